@@ -1,0 +1,70 @@
+"""jina-embeddings-v4 in process: one model core, thin adapters for LangChain, LlamaIndex and Qdrant.
+
+Importing this package is cheap: it imports no torch, transformers or framework. The public names
+below are loaded on first use.
+
+Example:
+    >>> from jv4_integrations import JV4Encoder  # doctest: +SKIP
+    >>> enc = JV4Encoder.from_pretrained("jinaai/jina-embeddings-v4")  # doctest: +SKIP
+    >>> enc.encode_queries(["what is late interaction?"]).dense.shape  # doctest: +SKIP
+    (1, 2048)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .errors import (
+    CheckpointError,
+    InputError,
+    JV4Error,
+    MissingDependencyError,
+    SchemaMismatchError,
+    StoreError,
+    UnsupportedOutputError,
+)
+
+if TYPE_CHECKING:
+    from .core.encoder import JV4Encoder
+    from .core.inputs import ImageRef, Mixed
+    from .core.results import EncodeResult
+    from .scoring import maxsim
+
+__all__ = [
+    "CheckpointError",
+    "EncodeResult",
+    "ImageRef",
+    "InputError",
+    "JV4Encoder",
+    "JV4Error",
+    "MissingDependencyError",
+    "Mixed",
+    "SchemaMismatchError",
+    "StoreError",
+    "UnsupportedOutputError",
+    "__version__",
+    "maxsim",
+]
+
+_LAZY: dict[str, str] = {
+    "JV4Encoder": ".core.encoder",
+    "EncodeResult": ".core.results",
+    "ImageRef": ".core.inputs",
+    "Mixed": ".core.inputs",
+    "maxsim": ".scoring",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
