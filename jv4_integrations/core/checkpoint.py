@@ -346,11 +346,11 @@ def load_checkpoint(root: Path, placement: Placement, *, merged_task: str | None
                 f"pass merged_task= one of {list(TASKS)}"
             )
     settings = read_settings(raw, has_adapters=has_adapters, merged_task=merged_task)
-    tokenizer = load_tokenizer(root)
-    image_processor = load_image_processor(root)
     logger.info("loading %s (%s, %s, precision=%s)", name, placement.device, placement.dtype, placement.precision)
     module = load_backbone(files, settings, raw, placement.torch_dtype)
     model: nn.Module = attach_adapters(module, files, settings) if has_adapters else module
+    tokenizer = load_tokenizer(root)
+    image_processor = load_image_processor(root)
     model.to(placement.device)
     model.requires_grad_(False)
     return LoadedCheckpoint(model=model, settings=settings, tokenizer=tokenizer, image_processor=image_processor, files=files)

@@ -1,0 +1,167 @@
+"""The payload schema every jv4 point carries, shared by the Qdrant layer and every adapter.
+
+One point = one item (a text, an image or a text+image item). Its payload is::
+
+    {
+        "text": str | None,        # the text (None for a pure image)
+        "metadata": dict,          # the caller's metadata, stored and returned verbatim
+        "modality": "text" | "image" | "mixed",
+        "source": str | None,      # where an image came from (path / URI); never pixels unless asked
+        "doc_id": str | None,      # the parent document, e.g. the PDF a page belongs to
+        "item_id": str,            # the caller's id, or the item's content hash
+        "jv4_schema": 1,           # version of this layout
+    }
+
+Nothing internal is ever added to ``metadata``. Filters on the caller's metadata use the key path
+``metadata.<key>`` (see :func:`metadata_key`). LangChain and LlamaIndex stores, and the command
+line, read and write points only through :func:`build_payload` and :func:`parse_payload`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "DOC_ID",
+    "ITEM_ID",
+    "METADATA",
+    "MODALITIES",
+    "MODALITY",
+    "PAYLOAD_FIELDS",
+    "PAYLOAD_SCHEMA_VERSION",
+    "SCHEMA",
+    "SOURCE",
+    "TEXT",
+    "Modality",
+    "ParsedPayload",
+    "build_payload",
+    "metadata_key",
+    "parse_payload",
+]
+
+#: Version of the payload layout, stored in every point under :data:`SCHEMA`.
+PAYLOAD_SCHEMA_VERSION = 1
+
+TEXT = "text"
+METADATA = "metadata"
+MODALITY = "modality"
+SOURCE = "source"
+DOC_ID = "doc_id"
+ITEM_ID = "item_id"
+SCHEMA = "jv4_schema"
+
+#: Every top-level payload key, in the documented order.
+PAYLOAD_FIELDS: tuple[str, ...] = (TEXT, METADATA, MODALITY, SOURCE, DOC_ID, ITEM_ID, SCHEMA)
+
+Modality = Literal["text", "image", "mixed"]
+MODALITIES: tuple[str, ...] = ("text", "image", "mixed")
+
+
+def metadata_key(key: str) -> str:
+    """The payload path of a caller metadata key, for filters and payload indexes.
+
+    Args:
+        key: a key of the caller's metadata dict (nested keys may use dots: ``"author.name"``).
+
+    Returns:
+        ``"metadata.<key>"``.
+
+    Example:
+        >>> metadata_key("category")
+        'metadata.category'
+    """
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"metadata keys must be non-empty strings, got {key!r}")
+    return f"{METADATA}.{key}"
+
+
+def build_payload(
+    *,
+    item_id: str,
+    modality: str,
+    text: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    source: str | None = None,
+    doc_id: str | None = None,
+) -> dict[str, Any]:
+    """Build the payload of one point.
+
+    Args:
+        item_id: the caller's id, or the content hash.
+        modality: ``"text"``, ``"image"`` or ``"mixed"``.
+        text: the item's text (``None`` for images).
+        metadata: the caller's metadata (JSON-serialisable); copied, never modified.
+        source: image path / URI reference (or a ``data:`` URI when the caller stores pixels).
+        doc_id: the parent document id.
+
+    Returns:
+        A new dict with exactly the keys of :data:`PAYLOAD_FIELDS`.
+
+    Raises:
+        ValueError: an unknown modality, a non-dict metadata or a bad id.
+    """
+    if modality not in MODALITIES:
+        raise ValueError(f"unknown modality {modality!r}; expected one of {list(MODALITIES)}")
+    if not isinstance(item_id, str) or not item_id:
+        raise ValueError(f"item_id must be a non-empty str, got {item_id!r}")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
+    if doc_id is not None and not isinstance(doc_id, str):
+        raise ValueError(f"doc_id must be a str or None, got {doc_id!r}")
+    return {
+        TEXT: text,
+        METADATA: dict(metadata) if metadata is not None else {},
+        MODALITY: modality,
+        SOURCE: source,
+        DOC_ID: doc_id,
+        ITEM_ID: item_id,
+        SCHEMA: PAYLOAD_SCHEMA_VERSION,
+    }
+
+
+@dataclass(frozen=True)
+class ParsedPayload:
+    """A point's payload, read back.
+
+    Attributes:
+        item_id: the caller's id or content hash (``""`` if the point was not written by jv4).
+        text: the text, or ``None``.
+        metadata: the caller's metadata, verbatim.
+        modality: ``"text"``, ``"image"`` or ``"mixed"`` (``"text"`` when absent).
+        source: the image reference, or ``None``.
+        doc_id: the parent document id, or ``None``.
+        schema_version: the payload layout version (``None`` for foreign points).
+    """
+
+    item_id: str
+    text: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    modality: str = "text"
+    source: str | None = None
+    doc_id: str | None = None
+    schema_version: int | None = None
+
+
+def parse_payload(payload: Mapping[str, Any] | None) -> ParsedPayload:
+    """Read a stored payload (tolerant of points written by other tools).
+
+    Args:
+        payload: the point's payload as returned by Qdrant (``None`` = empty).
+
+    Returns:
+        The typed fields; missing keys get neutral defaults.
+    """
+    data = payload or {}
+    metadata = data.get(METADATA)
+    version = data.get(SCHEMA)
+    return ParsedPayload(
+        item_id=str(data.get(ITEM_ID) or ""),
+        text=data.get(TEXT),
+        metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
+        modality=str(data.get(MODALITY) or "text"),
+        source=data.get(SOURCE),
+        doc_id=data.get(DOC_ID),
+        schema_version=int(version) if isinstance(version, int) else None,
+    )
