@@ -49,8 +49,10 @@ def _pad_numpy(items: Any, mask: Any, what: str) -> tuple[np.ndarray, np.ndarray
         if items.ndim == 2:
             items = items[None]
         if items.ndim != 3:
-            raise ValueError(f"{what} must be (n_tokens, dim), (n, max_tokens, dim) or a list of (n_tokens, dim); "
-                             f"got an array of shape {items.shape}")
+            raise ValueError(
+                f"{what} must be (n_tokens, dim), (n, max_tokens, dim) or a list of (n_tokens, dim); "
+                f"got an array of shape {items.shape}"
+            )
         padded = items.astype(np.float32, copy=False)
         if mask is None:
             return padded, np.ones(padded.shape[:2], dtype=bool)
@@ -85,14 +87,18 @@ def _pad_torch(items: Any, mask: Any, what: str) -> tuple[torch.Tensor, torch.Te
         if tensor.dim() == 2:
             tensor = tensor.unsqueeze(0)
         if tensor.dim() != 3:
-            raise ValueError(f"{what} must be (n_tokens, dim), (n, max_tokens, dim) or a list of (n_tokens, dim); "
-                             f"got a tensor of shape {tuple(tensor.shape)}")
+            raise ValueError(
+                f"{what} must be (n_tokens, dim), (n, max_tokens, dim) or a list of (n_tokens, dim); "
+                f"got a tensor of shape {tuple(tensor.shape)}"
+            )
         tensor = tensor.float()
         if mask is None:
             return tensor, torch.ones(tensor.shape[:2], dtype=torch.bool, device=tensor.device)
         mask_t = torch.as_tensor(mask, device=tensor.device).bool()
         if tuple(mask_t.shape) != tuple(tensor.shape[:2]):
-            raise ValueError(f"{what} mask has shape {tuple(mask_t.shape)}; expected {tuple(tensor.shape[:2])}")
+            raise ValueError(
+                f"{what} mask has shape {tuple(mask_t.shape)}; expected {tuple(tensor.shape[:2])}"
+            )
         return tensor, mask_t
     if mask is not None:
         raise ValueError(f"a mask is only accepted with a padded {what} tensor, not with a list")

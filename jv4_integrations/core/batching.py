@@ -9,6 +9,8 @@ from dataclasses import dataclass
 DEFAULT_BATCH_SIZE = 64
 #: ...and at most this many padded tokens (rows x longest row).
 DEFAULT_MAX_TOKENS = 16384
+#: The planner's estimate of one forward's fixed cost, in tokens.
+BATCH_OVERHEAD_TOKENS = 256
 
 
 @dataclass(frozen=True)
@@ -31,17 +33,25 @@ class BatchPlan:
         return self.real_tokens / self.padded_tokens if self.padded_tokens else 1.0
 
 
-def plan_batches(lengths: Sequence[int], *, batch_size: int = DEFAULT_BATCH_SIZE, max_tokens: int = DEFAULT_MAX_TOKENS) -> BatchPlan:
-    """Group rows into batches of similar length.
+def plan_batches(
+    lengths: Sequence[int],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    batch_overhead: int = BATCH_OVERHEAD_TOKENS,
+) -> BatchPlan:
+    """Group rows into batches of similar length with as little padding as possible.
 
-    Rows are sorted by length, longest first (ties keep input order), and a batch grows while it
-    has fewer than ``batch_size`` rows and ``rows x longest`` stays within ``max_tokens``. A row
-    longer than ``max_tokens`` gets a batch of its own.
+    Rows are sorted by length, longest first (ties keep input order), then cut into contiguous
+    batches that minimise ``padded tokens + batch_overhead x number of batches`` (an exact
+    dynamic programme), where a batch has at most ``batch_size`` rows and ``rows x longest`` stays
+    within ``max_tokens``. A row longer than ``max_tokens`` gets a batch of its own.
 
     Args:
         lengths: token count of each row.
         batch_size: most rows per batch.
         max_tokens: most padded tokens per batch.
+        batch_overhead: the fixed cost of one forward, in tokens (trades padding for fewer batches).
 
     Returns:
         The plan.
@@ -49,19 +59,27 @@ def plan_batches(lengths: Sequence[int], *, batch_size: int = DEFAULT_BATCH_SIZE
     if batch_size < 1 or max_tokens < 1:
         raise ValueError(f"batch_size and max_tokens must be >= 1, got {batch_size} and {max_tokens}")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    sorted_lengths = [lengths[i] for i in order]
+    n = len(order)
+    # best[j]: least cost of batching the first j sorted rows; cut[j]: where its last batch starts
+    best = [0] + [0] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        best[j] = -1
+        for i in range(j - 1, max(-1, j - 1 - batch_size), -1):
+            width = sorted_lengths[i]  # the longest row of batch [i, j)
+            if j - i > 1 and width * (j - i) > max_tokens:
+                break
+            cost = best[i] + width * (j - i) + batch_overhead
+            if best[j] < 0 or cost < best[j]:
+                best[j], cut[j] = cost, i
     batches: list[tuple[int, ...]] = []
-    current: list[int] = []
-    longest = 0
     padded = 0
-    for index in order:
-        length = lengths[index]
-        if current and (len(current) + 1 > batch_size or max(longest, length) * (len(current) + 1) > max_tokens):
-            batches.append(tuple(current))
-            padded += longest * len(current)
-            current, longest = [], 0
-        current.append(index)
-        longest = max(longest, length)
-    if current:
-        batches.append(tuple(current))
-        padded += longest * len(current)
+    j = n
+    while j > 0:
+        i = cut[j]
+        batches.append(tuple(order[i:j]))
+        padded += sorted_lengths[i] * (j - i)
+        j = i
+    batches.reverse()
     return BatchPlan(tuple(batches), real_tokens=sum(lengths), padded_tokens=padded)

@@ -111,5 +111,8 @@ def vectors_item_id(dense: np.ndarray, multivector: np.ndarray) -> str:
     """Content id of precomputed vectors given without a text or an id."""
     import numpy as np
 
-    return _digest(b"vectors", np.ascontiguousarray(dense, dtype=np.float32).tobytes(),
-                   np.ascontiguousarray(multivector, dtype=np.float32).tobytes())
+    return _digest(
+        b"vectors",
+        np.ascontiguousarray(dense, dtype=np.float32).tobytes(),
+        np.ascontiguousarray(multivector, dtype=np.float32).tobytes(),
+    )

@@ -1,0 +1,71 @@
+"""Storage backends, chosen by what the caller passes as ``location``.
+
+=============================================  =========================================
+``location``                                   backend
+=============================================  =========================================
+a directory path (``str`` / ``PathLike``)      embedded qdrant-edge store (the default)
+``QdrantClient`` (any mode)                    :class:`.client.ClientBackend`
+``AsyncQdrantClient`` (any mode)               :class:`.client.AsyncClientBackend`
+``":memory:"``                                 a new in-memory ``QdrantClient``
+``"http://…"`` / ``"https://…"``               a new ``QdrantClient(url=…, api_key=…)``
+=============================================  =========================================
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..._optional import require
+from .base import AsyncBackend, Backend
+
+__all__ = ["AsyncBackend", "Backend", "is_async_client", "make_backend"]
+
+
+def _is_client(location: Any, class_name: str) -> bool:
+    return any(
+        cls.__name__ == class_name and cls.__module__.startswith("qdrant_client")
+        for cls in type(location).__mro__
+    )
+
+
+def is_async_client(location: Any) -> bool:
+    """Whether ``location`` is an ``AsyncQdrantClient``."""
+    return _is_client(location, "AsyncQdrantClient")
+
+
+def make_backend(location: Any, name: str, *, api_key: str | None = None) -> Backend | AsyncBackend:
+    """Build the backend for ``location`` (see the module table).
+
+    Args:
+        location: a store directory, a qdrant-client client, ``":memory:"`` or a server URL.
+        name: the collection name.
+        api_key: API key for a server URL given as ``location``.
+
+    Returns:
+        A :class:`Backend`, or an :class:`AsyncBackend` for an ``AsyncQdrantClient``.
+
+    Raises:
+        TypeError: an unsupported ``location``.
+    """
+    from .client import AsyncClientBackend, ClientBackend
+    from .edge import EdgeBackend
+
+    if _is_client(location, "QdrantClient"):
+        return ClientBackend(location, name)
+    if is_async_client(location):
+        return AsyncClientBackend(location, name, owns_client=False)
+    if isinstance(location, str) and (location == ":memory:" or location.startswith(("http://", "https://"))):
+        qdrant_client = require("qdrant_client", purpose="MultiVectorCollection on a Qdrant server")
+        client = (
+            qdrant_client.QdrantClient(location=":memory:")
+            if location == ":memory:"
+            else qdrant_client.QdrantClient(url=location, api_key=api_key)
+        )
+        return ClientBackend(client, name, owns_client=True)
+    if isinstance(location, (str, os.PathLike)):
+        return EdgeBackend(location, name)
+    raise TypeError(
+        f"unsupported location {type(location).__name__} ({location!r}); expected a store directory (str or "
+        "pathlib.Path), a QdrantClient, an AsyncQdrantClient, ':memory:' or an http(s):// server URL"
+    )

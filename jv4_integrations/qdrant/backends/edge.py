@@ -1,0 +1,408 @@
+"""The embedded backend: Qdrant's own engine in process (``qdrant_edge.EdgeShard``).
+
+A store directory holds one folder per collection::
+
+    <store>/<name>/shard/     the EdgeShard (segments, WAL, edge_config.json)
+    <store>/<name>/jv4.json   the jv4 sidecar: collection metadata (model record, metadata keys)
+
+A shard directory can be opened once per process (the engine locks its WAL); collections opened
+twice in one process share one shard through a reference-counted registry. qdrant-edge has no
+async API: :class:`MultiVectorCollection` runs its calls in a worker thread for the async twins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..._optional import require
+from ...errors import JV4Error, StoreError
+from ..filters import to_edge_filter
+from ..payload import DOC_ID
+from ..schema import CollectionSchema, ReportedSchema, ShardKey, VectorSpec
+from ..types import PointData, QueryPlan, RawPoint
+
+__all__ = ["OPTIMIZE_AFTER", "EdgeBackend", "collection_dir"]
+
+logger = logging.getLogger(__name__)
+
+#: Points written since the last optimisation that trigger one at the end of an ingestion call.
+OPTIMIZE_AFTER = 10_000
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SIDECAR = "jv4.json"
+_HNSW_EF_CONSTRUCT = 100
+_FULL_SCAN_THRESHOLD_KB = 10_000
+
+_registry_lock = threading.Lock()
+_registry: dict[str, list[Any]] = {}  # resolved shard dir -> [EdgeShard, open count]
+
+
+def _edge() -> Any:
+    return require(
+        "qdrant_edge", purpose="the embedded Qdrant backend (MultiVectorCollection on a directory)"
+    )
+
+
+def collection_dir(store: str | os.PathLike[str], name: str) -> Path:
+    """The folder of collection ``name`` in a store directory (validates the name)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"collection name {name!r} must be 1-128 characters of letters, digits, '.', '_' or '-' "
+            "starting with a letter or digit (it names a folder of the store)"
+        )
+    return Path(store).expanduser() / name
+
+
+@contextlib.contextmanager
+def _errors(op: str, name: str) -> Iterator[None]:
+    try:
+        yield
+    except JV4Error:
+        raise
+    except Exception as exc:  # qdrant_edge raises plain Exception
+        raise StoreError(f"{op} collection {name!r} failed: {exc}") from exc
+
+
+def _quantization(edge: Any, kind: str | None) -> Any:
+    if kind is None:
+        return None
+    if kind == "scalar":
+        return edge.ScalarQuantizationConfig(edge.ScalarType.Int8, always_ram=True)
+    return edge.BinaryQuantizationConfig(always_ram=True)
+
+
+def _edge_config(schema: CollectionSchema) -> Any:
+    edge = _edge()
+    datatypes = {
+        "float32": edge.VectorStorageDatatype.Float32,
+        "float16": edge.VectorStorageDatatype.Float16,
+        "uint8": edge.VectorStorageDatatype.Uint8,
+    }
+    dense = edge.EdgeVectorParams(
+        size=schema.dense_size,
+        distance=edge.Distance.Cosine,
+        on_disk=schema.dense_on_disk,
+        quantization_config=_quantization(edge, schema.dense_quantization),
+        hnsw_config=edge.HnswIndexConfig(
+            m=16 if schema.dense_hnsw_m is None else schema.dense_hnsw_m,
+            ef_construct=_HNSW_EF_CONSTRUCT,
+            full_scan_threshold=_FULL_SCAN_THRESHOLD_KB,
+        ),
+    )
+    multi = edge.EdgeVectorParams(
+        size=schema.multivector_size,
+        distance=edge.Distance.Cosine,
+        on_disk=schema.multivector_on_disk,
+        multivector_config=edge.MultiVectorConfig(edge.MultiVectorComparator.MaxSim),
+        datatype=datatypes[schema.multivector_datatype],
+        quantization_config=_quantization(edge, schema.multivector_quantization),
+        hnsw_config=edge.HnswIndexConfig(
+            m=schema.multivector_hnsw_m,
+            ef_construct=_HNSW_EF_CONSTRUCT,
+            full_scan_threshold=_FULL_SCAN_THRESHOLD_KB,
+        ),
+    )
+    return edge.EdgeConfig(
+        vectors={schema.dense_name: dense, schema.multivector_name: multi},
+        on_disk_payload=schema.on_disk_payload or None,
+    )
+
+
+def _reported_from_edge_json(data: Mapping[str, Any]) -> ReportedSchema:
+    """Read the engine's persisted ``edge_config.json``."""
+    global_hnsw = (data.get("hnsw_config") or {}).get("m")
+    global_q = data.get("quantization_config")
+    specs: dict[str, VectorSpec] = {}
+    for name, v in (data.get("vectors") or {}).items():
+        quant = v.get("quantization_config") or global_q
+        multi = v.get("multivector_config")
+        memory = str(v.get("memory") or "").lower()
+        specs[name] = VectorSpec(
+            size=v.get("size"),
+            distance=str(v.get("distance", "")).lower() or None,
+            comparator=str(multi.get("comparator")).lower() if multi else "none",
+            datatype=str(v.get("datatype") or "float32").lower(),
+            hnsw_m=(v.get("hnsw_config") or {}).get("m", global_hnsw),
+            quantization=next(iter(quant)).lower() if isinstance(quant, Mapping) and quant else "none",
+            on_disk=bool(v.get("on_disk")) or memory == "cold",
+        )
+    for name in data.get("sparse_vectors") or {}:
+        specs[name] = VectorSpec(comparator="sparse")
+    return ReportedSchema(vectors=specs)
+
+
+def _acquire(shard_dir: Path, create_config: Any | None) -> Any:
+    key = str(shard_dir.resolve())
+    with _registry_lock:
+        entry = _registry.get(key)
+        if entry is not None:
+            entry[1] += 1
+            return entry[0]
+        edge = _edge()
+        shard = (
+            edge.EdgeShard.create(str(shard_dir), create_config)
+            if create_config is not None
+            else edge.EdgeShard.load(str(shard_dir))
+        )
+        _registry[key] = [shard, 1]
+        return shard
+
+
+def _release(shard_dir: Path) -> None:
+    key = str(shard_dir.resolve())
+    with _registry_lock:
+        entry = _registry.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del _registry[key]
+            entry[0].flush()
+            entry[0].close()
+
+
+class EdgeBackend:
+    """A collection in an embedded qdrant-edge shard under a store directory."""
+
+    kind = "edge"
+
+    def __init__(self, store: str | os.PathLike[str], name: str) -> None:
+        self.name = name
+        self.root = collection_dir(store, name)
+        self.location: str | None = str(Path(store).expanduser())
+        self.shard_dir = self.root / "shard"
+        self.sidecar = self.root / _SIDECAR
+        self._shard: Any = None
+        self._schema: CollectionSchema | None = None
+        self._pending = 0
+        self._meta_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def bind(self, schema: CollectionSchema) -> None:
+        self._schema = schema
+
+    @property
+    def schema(self) -> CollectionSchema:
+        if self._schema is None:
+            raise StoreError(f"collection {self.name!r} is not open")
+        return self._schema
+
+    @property
+    def shard(self) -> Any:
+        if self._shard is None:
+            with _errors("opening", self.name):
+                self._shard = _acquire(self.shard_dir, None)
+        return self._shard
+
+    def exists(self) -> bool:
+        return (self.shard_dir / "edge_config.json").is_file() or (self.shard_dir / "segments").is_dir()
+
+    def create(self, schema: CollectionSchema, metadata: Mapping[str, Any]) -> None:
+        if schema.has_cluster_settings:
+            logger.info(
+                "the embedded engine is one shard on one machine: cluster settings of %r are ignored",
+                self.name,
+            )
+        with _errors("creating", self.name):
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._write_sidecar({"metadata": dict(metadata)})
+            self._shard = _acquire(self.shard_dir, _edge_config(schema))
+            edge = _edge()
+            self._shard.update(
+                edge.UpdateOperation.create_field_index(DOC_ID, edge.PayloadSchemaType.Keyword)
+            )
+
+    def describe(self) -> ReportedSchema:
+        path = self.shard_dir / "edge_config.json"
+        try:
+            return _reported_from_edge_json(json.loads(path.read_text()))
+        except (OSError, ValueError, AttributeError, StopIteration) as exc:
+            raise StoreError(
+                f"cannot read the configuration of collection {self.name!r} from {str(path)!r}: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        if self._shard is not None:
+            self._shard = None
+            with _errors("closing", self.name):
+                _release(self.shard_dir)
+
+    # -- metadata sidecar -----------------------------------------------------------------------
+
+    def _read_sidecar(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.sidecar.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read {str(self.sidecar)!r}: {exc}") from exc
+        return data if isinstance(data, dict) else {}
+
+    def _write_sidecar(self, data: Mapping[str, Any]) -> None:
+        tmp = self.sidecar.with_name(self.sidecar.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        os.replace(tmp, self.sidecar)
+
+    def read_metadata(self) -> dict[str, Any]:
+        return dict(self._read_sidecar().get("metadata") or {})
+
+    def merge_metadata(self, patch: Mapping[str, Any]) -> None:
+        with self._meta_lock:
+            data = self._read_sidecar()
+            meta = dict(data.get("metadata") or {})
+            meta.update(patch)
+            data["metadata"] = meta
+            self._write_sidecar(data)
+
+    # -- points ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _no_shard_key(shard_key: ShardKey | None) -> None:
+        if shard_key is not None:
+            raise StoreError(
+                f"shard_key={shard_key!r}: shard keys need a Qdrant server or cluster; the embedded "
+                "engine is a single shard"
+            )
+
+    def upsert(self, points: Sequence[PointData], *, shard_key: ShardKey | None) -> None:
+        self._no_shard_key(shard_key)
+        edge = _edge()
+        s = self.schema
+        structs = [
+            edge.Point(p.id, {s.dense_name: p.dense, s.multivector_name: p.multivector}, p.payload)
+            for p in points
+        ]
+        with _errors("upserting into", self.name):
+            self.shard.update(edge.UpdateOperation.upsert_points(structs))
+        self._pending += len(points)
+
+    def _raw(self, point: Any) -> RawPoint:
+        vectors = point.vector if isinstance(point.vector, Mapping) else {}
+        dense = vectors.get(self.schema.dense_name)
+        multi = vectors.get(self.schema.multivector_name)
+        return RawPoint(
+            id=str(point.id),
+            payload=point.payload or {},
+            score=getattr(point, "score", None),
+            dense=np.asarray(dense, dtype=np.float32) if dense is not None else None,
+            multivector=np.asarray(multi, dtype=np.float32) if multi is not None else None,
+        )
+
+    def retrieve(
+        self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None
+    ) -> list[RawPoint]:
+        self._no_shard_key(shard_key)
+        names = [self.schema.dense_name, self.schema.multivector_name] if with_vectors else False
+        with _errors("retrieving from", self.name):
+            records = self.shard.retrieve(list(ids), with_payload=True, with_vector=names)
+        by_id = {str(r.id): self._raw(r) for r in records}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def _request(self, plan: QueryPlan) -> Any:
+        edge = _edge()
+        s = self.schema
+        flt = to_edge_filter(plan.filter) if plan.filter is not None else None
+        dense_params = edge.SearchParams(hnsw_ef=plan.hnsw_ef) if plan.hnsw_ef is not None else None
+        if plan.mode == "dense":
+            return edge.QueryRequest(
+                limit=plan.limit,
+                query=edge.Query.Nearest(plan.dense, using=s.dense_name),
+                filter=flt,
+                params=dense_params,
+                with_payload=True,
+                score_threshold=plan.score_threshold,
+            )
+        if plan.mode == "multivector":
+            return edge.QueryRequest(
+                limit=plan.limit,
+                query=edge.Query.Nearest(plan.multivector, using=s.multivector_name),
+                filter=flt,
+                params=edge.SearchParams(exact=True),
+                with_payload=True,
+                score_threshold=plan.score_threshold,
+            )
+        prefetch = edge.Prefetch(
+            limit=plan.prefetch_limit,
+            query=edge.Query.Nearest(plan.dense, using=s.dense_name),
+            filter=flt,
+            params=dense_params,
+        )
+        return edge.QueryRequest(
+            limit=plan.limit,
+            query=edge.Query.Nearest(plan.multivector, using=s.multivector_name),
+            prefetches=[prefetch],
+            filter=flt,
+            with_payload=True,
+            score_threshold=plan.score_threshold,
+        )
+
+    def query(self, plans: Sequence[QueryPlan]) -> list[list[RawPoint]]:
+        for plan in plans:
+            self._no_shard_key(plan.shard_key)
+        requests = [self._request(p) for p in plans]
+        with _errors("searching", self.name):
+            if len(requests) == 1:
+                results = [self.shard.query(requests[0])]
+            else:
+                results = self.shard.query_batch(_edge().QueryBatchRequest(requests))
+        return [[self._raw(p) for p in points] for points in results]
+
+    def delete(self, *, ids: Sequence[str] | None, filter: Any, shard_key: ShardKey | None) -> None:
+        self._no_shard_key(shard_key)
+        edge = _edge()
+        op = (
+            edge.UpdateOperation.delete_points(list(ids))
+            if ids is not None
+            else edge.UpdateOperation.delete_points_by_filter(to_edge_filter(filter))
+        )
+        with _errors("deleting from", self.name):
+            self.shard.update(op)
+
+    def count(self, filter: Any, *, shard_key: ShardKey | None) -> int:
+        self._no_shard_key(shard_key)
+        edge = _edge()
+        flt = to_edge_filter(filter) if filter is not None else None
+        with _errors("counting", self.name):
+            return int(self.shard.count(edge.CountRequest(exact=True, filter=flt)))
+
+    # -- indexes --------------------------------------------------------------------------------
+
+    def payload_indexes(self) -> dict[str, str]:
+        with _errors("reading payload indexes of", self.name):
+            schema = self.shard.info().payload_schema
+        return {k: str(v.data_type).rsplit(".", 1)[-1].lower() for k, v in schema.items()}
+
+    def create_payload_index(self, key: str, kind: str) -> None:
+        edge = _edge()
+        types = {
+            t.lower(): getattr(edge.PayloadSchemaType, t)
+            for t in ("Keyword", "Integer", "Float", "Geo", "Text", "Bool", "Datetime", "Uuid")
+        }
+        if kind.lower() not in types:
+            raise ValueError(f"unknown payload index type {kind!r}; expected one of {sorted(types)}")
+        with _errors("indexing a field of", self.name):
+            self.shard.update(edge.UpdateOperation.create_field_index(key, types[kind.lower()]))
+
+    def optimize(self) -> None:
+        with _errors("optimizing", self.name):
+            self.shard.optimize()
+        self._pending = 0
+
+    def after_write(self, n_points: int) -> None:
+        if self._pending >= OPTIMIZE_AFTER:
+            logger.info(
+                "building the indexes of %r (%d points written since the last build)",
+                self.name,
+                self._pending,
+            )
+            self.optimize()

@@ -1,0 +1,90 @@
+"""Helpers of the Qdrant tests (imported by the test modules and conftest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jv4_integrations.qdrant import CollectionSchema, MultiVectorCollection
+
+BACKENDS = ("memory", "path", "edge")
+#: Small synthetic schema for pure storage tests (dense 16, token width 8).
+SMALL = CollectionSchema(dense_size=16, multivector_size=8)
+
+
+class Store:
+    """Opens collections on one backend and can simulate a process restart (close + reopen)."""
+
+    def __init__(self, kind: str, root: Path) -> None:
+        self.kind = kind
+        self.root = root
+        self._client: Any = None
+        self._open: list[MultiVectorCollection] = []
+
+    def location(self) -> Any:
+        from qdrant_client import QdrantClient
+
+        if self.kind == "edge":
+            return str(self.root / "edge-store")
+        if self._client is None:
+            self._client = QdrantClient(":memory:") if self.kind == "memory" else QdrantClient(path=str(self.root / "local"))
+        return self._client
+
+    def open(self, name: str = "t", **kwargs: Any) -> MultiVectorCollection:
+        col = MultiVectorCollection.open(self.location(), name, **kwargs)
+        self._open.append(col)
+        return col
+
+    def restart(self) -> None:
+        """Close every collection and the client, as a new process would find the store."""
+        for col in self._open:
+            col.close()
+        self._open.clear()
+        if self._client is not None and self.kind == "path":
+            self._client.close()
+            self._client = None
+
+    def close(self) -> None:
+        self.restart()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    dense: np.ndarray  # (n, 16)
+    multivectors: list[np.ndarray]  # (t_i, 8)
+    texts: list[str]
+    metadatas: list[dict[str, Any]]
+
+
+def make_corpus(n: int = 60, seed: int = 0, schema: CollectionSchema = SMALL) -> Corpus:
+    """Clustered synthetic unit vectors (so dense and MaxSim rankings differ but correlate)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(4, schema.multivector_size))
+    dense = unit(rng.normal(size=(n, schema.dense_size)))
+    mvs = []
+    for i in range(n):
+        t = int(rng.integers(3, 10))
+        mvs.append(unit(centres[i % 4] + 0.8 * rng.normal(size=(t, schema.multivector_size))))
+    texts = [f"text {i}" for i in range(n)]
+    metas = [{"group": i % 3, "colour": ("red", "green")[i % 2], "score": float(i) / n} for i in range(n)]
+    return Corpus(dense, mvs, texts, metas)
+
+
+def numpy_maxsim(query: np.ndarray, docs: list[np.ndarray]) -> np.ndarray:
+    """Reference MaxSim by explicit loops (no shared code with jv4_integrations.scoring)."""
+    q = unit(query)
+    out = []
+    for d in docs:
+        d = unit(d)
+        out.append(sum(max(float(np.dot(qt, dt)) for dt in d) for qt in q))
+    return np.array(out)

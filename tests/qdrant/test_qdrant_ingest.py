@@ -1,0 +1,189 @@
+"""Ingestion: one forward pass per chunk, deterministic ids, idempotent and resumable writes, payloads."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from qdrant_helpers import SMALL, Corpus, Store
+
+from jv4_integrations import ImageRef, Mixed
+from jv4_integrations.errors import InputError, StoreError
+from jv4_integrations.qdrant import CollectionSchema, MultiVectorCollection, point_id
+from jv4_integrations.qdrant.ingest import estimate_request_bytes
+
+SCHEMA = CollectionSchema(dense_size=32)
+TEXTS = [f"document number {i} about topic {i % 4}" for i in range(10)]
+
+
+def _png(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_items_payloads_and_vectors(store: Store, encoder: Any, image_factory: Any, tmp_path: Path) -> None:
+    col = store.open(encoder=encoder, schema=SCHEMA)
+    path = tmp_path / "page.png"
+    path.write_bytes(_png(image_factory(2)))
+    items = ["a plain text", image_factory(1), path, ImageRef(str(path)), _png(image_factory(3)),
+             Mixed("caption of a page", [path])]
+    metas = [{"n": i, "nested": {"tags": ["x", "y"]}} for i in range(len(items))]
+    ids = col.add(items, metadatas=metas, doc_ids=["d1", "d1", "d2", "d2", None, "d3"])
+    assert len(ids) == 6 and all(i.startswith("sha256:") for i in ids)
+    assert ids[2] == ids[3]  # the same file as Path and as ImageRef is one item
+    assert col.count() == 5
+    got = {p.item_id: p for p in col.get(ids, with_vectors=True)}
+    assert [got[i].modality for i in ids] == ["text", "image", "image", "image", "image", "mixed"]
+    assert [got[i].text for i in ids] == ["a plain text", None, None, None, None, "caption of a page"]
+    assert [got[i].source for i in ids] == [None, None, str(path), str(path), None, str(path)]
+    assert [got[i].doc_id for i in ids] == ["d1", "d1", "d2", "d2", None, "d3"]
+    assert got[ids[0]].metadata == metas[0]  # verbatim, nothing added
+    assert set(got[ids[0]].payload) == {"text", "metadata", "modality", "source", "doc_id", "item_id", "jv4_schema"}
+    assert got[ids[0]].payload["jv4_schema"] == 1 and got[ids[0]].id == point_id(ids[0])
+    # stored vectors are the encoder's document vectors (values, not just shapes)
+    ref = encoder.encode_documents([items[0], items[5]], output="both", truncate_dim=32)
+    for k, item_id in enumerate([ids[0], ids[5]]):
+        np.testing.assert_allclose(got[item_id].dense, ref.dense[k], atol=1e-5)
+        np.testing.assert_allclose(got[item_id].multivector, ref.multivector[k], atol=1e-5)
+
+
+def test_same_pixels_same_id_in_any_form(store: Store, encoder: Any, image_factory: Any, tmp_path: Path) -> None:
+    col = store.open(encoder=encoder, schema=SCHEMA)
+    image = image_factory(7)
+    path = tmp_path / "x.png"
+    path.write_bytes(_png(image))
+    with open(path, "rb") as handle:
+        ids = col.add([image, path, _png(image), ImageRef(str(path)), handle])
+    assert len(set(ids)) == 1 and col.count() == 1
+    assert col.add([image_factory(8)]) != ids and col.count() == 2
+
+
+def test_readding_updates_instead_of_duplicating(store: Store, encoder: Any) -> None:
+    col = store.open(encoder=encoder, schema=SCHEMA)
+    first = col.add(TEXTS)
+    assert col.add(TEXTS) == first and col.count() == 10
+    mine = col.add(TEXTS[:3], ids=["a", "b", 7], metadatas=[{"v": 1}] * 3)
+    assert mine == ["a", "b", "7"] and col.count() == 13
+    col.add(["new text for a"], ids=["a"], metadatas=[{"v": 2}])
+    assert col.count() == 13
+    (a,) = col.get(["a"])
+    assert (a.text, a.metadata) == ("new text for a", {"v": 2})
+
+
+def test_interrupted_ingestion_rerun_is_exact(store: Store, encoder: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    col = store.open(encoder=encoder, schema=SCHEMA)
+    backend = col._backend
+    real = backend.upsert
+    calls = {"n": 0}
+
+    def flaky(points: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise StoreError("connection lost (injected)")
+        real(points, **kwargs)
+
+    monkeypatch.setattr(backend, "upsert", flaky)
+    with pytest.raises(StoreError, match="injected"):
+        col.add(TEXTS, batch_size=3)
+    assert col.count() == 3  # the first chunk landed, nothing else
+    monkeypatch.setattr(backend, "upsert", real)
+    ids = col.add(TEXTS, batch_size=3)
+    assert col.count() == 10 and len(set(ids)) == 10
+    assert sorted(p.text or "" for p in col.get(ids)) == sorted(TEXTS)
+
+
+def test_skip_existing_resumes_without_reencoding(store: Store, encoder: Any) -> None:
+    col = store.open(encoder=encoder, schema=SCHEMA)
+    col.add(TEXTS[:4], batch_size=4)
+    before = encoder.forward_calls
+    ids = col.add(TEXTS, batch_size=4, skip_existing=True)
+    assert encoder.forward_calls - before == 2  # chunk 1 was stored already: only chunks 2 and 3 encode
+    assert col.count() == 10 and len(ids) == 10
+
+
+def test_one_forward_pass_per_chunk_gives_both_vectors(store: Store, encoder: Any) -> None:
+    col = store.open(encoder=encoder, schema=SCHEMA)
+    before = encoder.forward_calls
+    col.add(TEXTS, batch_size=4)
+    assert encoder.forward_calls - before == 3
+
+
+def test_upserts_are_split_by_request_size(store: Store, corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    col = MultiVectorCollection.open(store.location(), "sized", schema=SMALL, max_request_bytes=4_000)
+    store._open.append(col)
+    sizes: list[list[int]] = []
+    real = col._backend.upsert
+
+    def record(points: Any, **kwargs: Any) -> None:
+        sizes.append([estimate_request_bytes(p) for p in points])
+        real(points, **kwargs)
+
+    monkeypatch.setattr(col._backend, "upsert", record)
+    col.add_embeddings(corpus.dense, corpus.multivectors, texts=corpus.texts)
+    assert len(sizes) > 1 and sum(len(s) for s in sizes) == 60
+    assert all(sum(s) <= 4_000 or len(s) == 1 for s in sizes)
+    assert col.count() == 60
+
+
+def test_wrong_vector_sizes_name_the_item(store: Store, corpus: Corpus) -> None:
+    col = store.open(schema=SMALL)
+    dense = [corpus.dense[0], corpus.dense[1][:12], corpus.dense[2]]
+    mvs = [corpus.multivectors[0], corpus.multivectors[1], np.ones((3, 5), np.float32)]
+    with pytest.raises(InputError) as info:
+        col.add_embeddings(dense, mvs)
+    assert [p.index for p in info.value.problems] == [1, 2]
+    assert "item 1: dense vector has shape (12,); collection 't' expects (16,) for 'dense'" in str(info.value)
+    assert "item 2: multi-vector has shape (3, 5)" in str(info.value) and "(n_tokens >= 1, 8)" in str(info.value)
+    with pytest.raises(InputError, match="NaN"):
+        col.add_embeddings([np.full(16, np.nan)], [corpus.multivectors[0]])
+    with pytest.raises(ValueError, match="multivectors has 1 entries for 2 items"):
+        col.add_embeddings(corpus.dense[:2], corpus.multivectors[:1])
+    assert col.count() == 0  # nothing was written
+
+
+def test_bad_items_are_named_and_nothing_is_written(store: Store, encoder: Any) -> None:
+    col = store.open(encoder=encoder, schema=SCHEMA)
+    with pytest.raises(InputError) as info:
+        col.add(["fine", "   ", None, ImageRef("missing.png")])
+    assert [p.index for p in info.value.problems] == [1]
+    assert "empty text" in str(info.value)
+    with pytest.raises(InputError) as info:
+        col.add(["fine", None, ImageRef("missing.png")])
+    assert [p.index for p in info.value.problems] == [1, 2] and "does not exist" in str(info.value)
+    with pytest.raises(ValueError, match="metadatas has 1 entries for 2 items"):
+        col.add(["a", "b"], metadatas=[{}])
+    with pytest.raises(ValueError, match="id of item 1 must be a str, int or uuid.UUID"):
+        col.add(["a", "b"], ids=["x", 1.5])
+    with pytest.raises(TypeError, match="wrap a single item in a list"):
+        col.add("just a string")
+    assert col.count() == 0
+
+
+def test_store_images_keeps_pixels_as_data_uri(store: Store, encoder: Any, image_factory: Any) -> None:
+    col = store.open(encoder=encoder, schema=SCHEMA)
+    image = image_factory(4)
+    (item_id,) = col.add([image], store_images=True)
+    (point,) = col.get([item_id])
+    assert point.source is not None and point.source.startswith("data:image/png;base64,")
+    assert col.add([ImageRef(point.source)]) == [item_id]  # the stored pixels are the same item
+    assert col.count() == 1
+
+
+def test_encoder_needed_and_uint8_refused(store: Store, encoder: Any) -> None:
+    with pytest.raises(StoreError, match="needs an encoder"):
+        store.open("plain", schema=SMALL).add(["text"])
+    col = store.open("bytes", encoder=encoder, schema=dataclasses.replace(SCHEMA, multivector_datatype="uint8"))
+    with pytest.raises(StoreError, match="uint8"):
+        col.add(["text"])
+
+
+def test_precomputed_ids_match_add(store: Store, encoder: Any) -> None:
+    col = store.open(encoder=encoder, schema=SCHEMA)
+    result = encoder.encode_documents(TEXTS[:2], output="both", truncate_dim=32)
+    ids = col.add_embeddings(result.dense, result.multivector, texts=TEXTS[:2], metadatas=[{"k": 1}, {"k": 2}])
+    assert col.add(TEXTS[:2]) == ids and col.count() == 2
