@@ -36,12 +36,103 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ours-both", "ours-dense", "ref-both", "ref-dense", "ref-both+lm_head")
 IMAGE_SIZES = [(320, 240), (1240, 1754), (1920, 1080), (600, 800), (2000, 300), (800, 800), (1024, 768), (300, 1200)]
-_WORDS = ("the of and to in is that for it as was with be by on not he this are or his from at which but have an they "
-          "model vector token query passage image page chart table revenue region quarter search index store retrieval "
-          "embedding late interaction dense sparse cluster shard replica payload filter score rerank matrix attention "
-          "layer adapter precision memory throughput latency benchmark document figure caption language multilingual "
-          "Qdrant LangChain LlamaIndex transformer vision patch merge rope position padding batch sort order restore "
-          "numerics pooling mean normalise Matryoshka truncate projector checkpoint safetensors tokenizer vocabulary").split()
+_WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "that",
+    "for",
+    "it",
+    "as",
+    "was",
+    "with",
+    "be",
+    "by",
+    "on",
+    "not",
+    "he",
+    "this",
+    "are",
+    "or",
+    "his",
+    "from",
+    "at",
+    "which",
+    "but",
+    "have",
+    "an",
+    "they",
+    "model",
+    "vector",
+    "token",
+    "query",
+    "passage",
+    "image",
+    "page",
+    "chart",
+    "table",
+    "revenue",
+    "region",
+    "quarter",
+    "search",
+    "index",
+    "store",
+    "retrieval",
+    "embedding",
+    "late",
+    "interaction",
+    "dense",
+    "sparse",
+    "cluster",
+    "shard",
+    "replica",
+    "payload",
+    "filter",
+    "score",
+    "rerank",
+    "matrix",
+    "attention",
+    "layer",
+    "adapter",
+    "precision",
+    "memory",
+    "throughput",
+    "latency",
+    "benchmark",
+    "document",
+    "figure",
+    "caption",
+    "language",
+    "multilingual",
+    "Qdrant",
+    "LangChain",
+    "LlamaIndex",
+    "transformer",
+    "vision",
+    "patch",
+    "merge",
+    "rope",
+    "position",
+    "padding",
+    "batch",
+    "sort",
+    "order",
+    "restore",
+    "numerics",
+    "pooling",
+    "mean",
+    "normalise",
+    "Matryoshka",
+    "truncate",
+    "projector",
+    "checkpoint",
+    "safetensors",
+    "tokenizer",
+    "vocabulary",
+]
 
 
 def workload(n_texts: int, n_images: int, seed: int = 0) -> tuple[list[str], list[Any]]:
@@ -72,8 +163,10 @@ def machine() -> str:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"Python {platform.python_version()}, {gpu}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"Python {platform.python_version()}, {gpu}"
+    )
 
 
 def _reference(enc: Any, texts: list[str], images: list[Any], *, both: bool, lm_head: bool) -> dict[str, int]:
@@ -92,21 +185,28 @@ def _reference(enc: Any, texts: list[str], images: list[Any], *, both: bool, lm_
     passes = [False, True] if both else [False]
     with torch.inference_mode():
         for group in (texts, images):
-            rows = builder.build(prepare_items(group), prompt="passage", task="retrieval", max_length=32768, max_pixels=None)
+            rows = builder.build(
+                prepare_items(group), prompt="passage", task="retrieval", max_length=32768, max_pixels=None
+            )
             for multivector in passes:
                 for start in range(0, len(rows), 8):
                     batch_rows = rows[start : start + 8]
                     batch = collate(batch_rows, builder, [None] * len(batch_rows), enc.device)
                     hidden, projected = model(
-                        input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                        pixel_values=batch.pixel_values, image_grid_thw=batch.image_grid_thw,
-                        mm_token_type_ids=batch.mm_token_type_ids, with_projection=multivector,
+                        input_ids=batch.input_ids,
+                        attention_mask=batch.attention_mask,
+                        pixel_values=batch.pixel_values,
+                        image_grid_thw=batch.image_grid_thw,
+                        mm_token_type_ids=batch.mm_token_type_ids,
+                        with_projection=multivector,
                         adapter_names=batch.tasks,
                     )
                     if vocab is not None:
-                        hidden @ vocab.T  # noqa: B018 - the logits Jina's forward computes and drops
+                        hidden @ vocab.T
                     if multivector:
-                        unpad(token_vectors(projected, batch.attention_mask, reference=False).cpu(), batch.attention_mask)
+                        unpad(
+                            token_vectors(projected, batch.attention_mask, reference=False).cpu(), batch.attention_mask
+                        )
                     else:
                         normalize(mean_pool(hidden, batch.pool_mask, reference=False)).cpu()
                     processed += batch.input_ids.numel()
@@ -128,8 +228,13 @@ def worker(args: argparse.Namespace) -> None:
     if enc.device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    rows = enc._builder.build(__import__("jv4_integrations.core.inputs", fromlist=["x"]).prepare_items(items),
-                              prompt="passage", task="retrieval", max_length=32768, max_pixels=None)
+    rows = enc._builder.build(
+        __import__("jv4_integrations.core.inputs", fromlist=["x"]).prepare_items(items),
+        prompt="passage",
+        task="retrieval",
+        max_length=32768,
+        max_pixels=None,
+    )
     real = sum(len(r) for r in rows)
     start = time.perf_counter()
     if args.method.startswith("ours"):
@@ -138,16 +243,29 @@ def worker(args: argparse.Namespace) -> None:
         processed = plan.padded_tokens
     else:
         processed = _reference(enc, texts, images, both="both" in args.method, lm_head="lm_head" in args.method)[
-            "processed_tokens"]
+            "processed_tokens"
+        ]
     if enc.device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    peak = (torch.cuda.max_memory_allocated() if enc.device.startswith("cuda")
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    print(json.dumps({
-        "method": args.method, "seconds": seconds, "inputs": len(items), "real_tokens": real,
-        "processed_tokens": processed, "peak_bytes": peak, "images": len(images),
-    }))
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if enc.device.startswith("cuda")
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    print(
+        json.dumps(
+            {
+                "method": args.method,
+                "seconds": seconds,
+                "inputs": len(items),
+                "real_tokens": real,
+                "processed_tokens": processed,
+                "peak_bytes": peak,
+                "images": len(images),
+            }
+        )
+    )
 
 
 def run_preset(preset: str, args: argparse.Namespace, ckpt_root: Path) -> list[dict[str, Any]]:
@@ -158,8 +276,21 @@ def run_preset(preset: str, args: argparse.Namespace, ckpt_root: Path) -> list[d
         write_tiny_checkpoint(path, preset=preset, seed=0)
     results = []
     for method in args.methods:
-        cmd = [sys.executable, __file__, "--worker", "--checkpoint", str(path), "--method", method,
-               "--texts", str(args.texts), "--images", str(args.images), "--device", args.device]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            "--checkpoint",
+            str(path),
+            "--method",
+            method,
+            "--texts",
+            str(args.texts),
+            "--images",
+            str(args.images),
+            "--device",
+            args.device,
+        ]
         if args.dtype:
             cmd += ["--dtype", args.dtype]
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -173,8 +304,10 @@ def run_preset(preset: str, args: argparse.Namespace, ckpt_root: Path) -> list[d
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| preset | method | seconds | inputs/s | tokens/s | padding efficiency | peak memory | speed-up vs ref |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| preset | method | seconds | inputs/s | tokens/s | padding efficiency | peak memory | speed-up vs ref |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     by = {(r["preset"], r["method"]): r for r in results}
     for r in results:
         base = by.get((r["preset"], "ref-dense" if r["method"].endswith("dense") else "ref-both"))
@@ -203,8 +336,13 @@ def write_docs(section: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", nargs="+", default=["tiny", "medium"], choices=["tiny", "medium", "full"])
-    parser.add_argument("--methods", nargs="+", default=[m for m in METHODS if "lm_head" not in m], choices=METHODS,
-                        help="ref-both+lm_head (Jina's full causal-LM forward) is slow on CPUs and off by default")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=[m for m in METHODS if "lm_head" not in m],
+        choices=METHODS,
+        help="ref-both+lm_head (Jina's full causal-LM forward) is slow on CPUs and off by default",
+    )
     parser.add_argument("--texts", type=int, default=512)
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--device", default="cpu")
@@ -230,8 +368,7 @@ def main() -> None:
         "(320x240 to 1920x1080, 2000x300 and 300x1200), encoded as documents (retrieval task).\n"
         "tokens/s counts input tokens (text, image and prompt tokens) embedded per second; padding efficiency is "
         "real tokens / tokens processed (padding included, every pass counted); peak memory is the process's "
-        "maximum resident set (CPU) or maximum allocated GPU memory, model included.\n\n"
-        + table(results) + "\n"
+        "maximum resident set (CPU) or maximum allocated GPU memory, model included.\n\n" + table(results) + "\n"
     )
     print(section)
     if args.write_docs:

@@ -15,7 +15,7 @@ HEAVY = ("torch", "transformers", "peft", "langchain_core", "llama_index", "qdra
 
 
 def test_import_leaves_heavy_dependencies_out() -> None:
-    code = "import sys, jv4_integrations; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    code = f"import sys, jv4_integrations; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

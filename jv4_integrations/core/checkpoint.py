@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,7 +159,7 @@ def _report(what: str, missing: list[str], unexpected: list[str], mismatched: li
 
 
 def copy_verified(
-    target: dict[str, torch.Tensor],
+    target: Mapping[str, torch.Tensor],
     found: dict[str, tuple[tuple[int, ...], Path, str]],
     what: str,
 ) -> None:
@@ -190,7 +190,9 @@ def copy_verified(
                     target[name].copy_(handle.get_tensor(found[name][2]))
 
 
-def load_backbone(files: CheckpointFiles, settings: JV4Settings, raw_config: dict[str, Any], dtype: torch.dtype) -> JV4Module:
+def load_backbone(
+    files: CheckpointFiles, settings: JV4Settings, raw_config: dict[str, Any], dtype: torch.dtype
+) -> JV4Module:
     """Build :class:`JV4Module` and fill every parameter from the safetensors shards.
 
     Args:
@@ -247,7 +249,7 @@ def attach_adapters(module: JV4Module, files: CheckpointFiles, settings: JV4Sett
     rank, alpha = _read_adapter_config(files.adapter_config)
     lora = LoraConfig(
         r=rank,
-        lora_alpha=alpha,
+        lora_alpha=alpha,  # type: ignore[arg-type]  # peft annotates int; floats work
         lora_dropout=0.0,
         bias="none",
         target_modules=LORA_TARGET_REGEX,
@@ -306,7 +308,9 @@ def load_image_processor(root: Path) -> Any:
     pre = root / "preprocessor_config.json"
     if not pre.is_file():
         raise CheckpointError(f"{root} has no preprocessor_config.json")
-    settings = {k: v for k, v in load_json(pre).items() if k not in ("auto_map", "processor_class", "image_processor_type")}
+    settings = {
+        k: v for k, v in load_json(pre).items() if k not in ("auto_map", "processor_class", "image_processor_type")
+    }
     cls: Any = None
     if is_available("torchvision"):
         try:
@@ -353,7 +357,9 @@ def load_checkpoint(root: Path, placement: Placement, *, merged_task: str | None
     image_processor = load_image_processor(root)
     model.to(placement.device)
     model.requires_grad_(False)
-    return LoadedCheckpoint(model=model, settings=settings, tokenizer=tokenizer, image_processor=image_processor, files=files)
+    return LoadedCheckpoint(
+        model=model, settings=settings, tokenizer=tokenizer, image_processor=image_processor, files=files
+    )
 
 
 def describe(settings: JV4Settings) -> str:

@@ -202,7 +202,7 @@ def read_settings(raw: dict[str, Any], *, has_adapters: bool, merged_task: str |
         The settings.
     """
     text = dict(raw.get("text_config") or {})
-    hidden = int(raw.get("hidden_size", text.get("hidden_size", 0)))
+    hidden = int(raw.get("hidden_size") or text.get("hidden_size") or 0)
     if hidden <= 0:
         raise CheckpointError("config.json: hidden_size is missing")
     tasks: tuple[str, ...] = ()
@@ -238,5 +238,5 @@ def read_settings(raw: dict[str, Any], *, has_adapters: bool, merged_task: str |
         vision_start_token_id=int(raw.get("vision_start_token_id", 151652)),
         vision_end_token_id=int(raw.get("vision_end_token_id", 151653)),
         image_token_id=int(raw.get("image_token_id", 151655)),
-        pad_token_id=int(raw.get("pad_token_id", raw.get("bos_token_id", 151643)) or 151643),
+        pad_token_id=int(raw.get("pad_token_id") or raw.get("bos_token_id") or 151643),
     )

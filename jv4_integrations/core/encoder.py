@@ -205,8 +205,10 @@ class JV4Encoder:
         return self._engine.forward_calls
 
     def __repr__(self) -> str:
-        return (f"JV4Encoder({self.name_or_path!r}, device={self.placement.device!r}, dtype={self.placement.dtype!r}, "
-                f"precision={self.placement.precision!r}, tasks={list(self.tasks)})")
+        return (
+            f"JV4Encoder({self.name_or_path!r}, device={self.placement.device!r}, dtype={self.placement.dtype!r}, "
+            f"precision={self.placement.precision!r}, tasks={list(self.tasks)})"
+        )
 
     # -- encoding -----------------------------------------------------------------------------
 
@@ -297,12 +299,16 @@ class JV4Encoder:
         max_tokens = DEFAULT_MAX_TOKENS if max_tokens_per_batch is None else max_tokens_per_batch
         _positive("max_tokens_per_batch", max_tokens)
         if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < _MIN_IMAGE_PIXELS):
-            raise ValueError(f"max_pixels must be an int >= {_MIN_IMAGE_PIXELS} (one 28x28 image token), got {max_pixels!r}")
+            raise ValueError(
+                f"max_pixels must be an int >= {_MIN_IMAGE_PIXELS} (one 28x28 image token), got {max_pixels!r}"
+            )
         items = prepare_items(_as_list(inputs), allow_urls=allow_urls, limits=image_limits or self.image_limits)
         rows = self._builder.build(items, prompt=prompt, task=task, max_length=max_length, max_pixels=max_pixels)
         cut = sum(r.truncated for r in rows)
         if cut:
-            logger.warning("%d of %d input(s) exceeded max_length=%d tokens and were truncated", cut, len(rows), max_length)
+            logger.warning(
+                "%d of %d input(s) exceeded max_length=%d tokens and were truncated", cut, len(rows), max_length
+            )
         progress = None
         if show_progress and rows:
             from tqdm.auto import tqdm
@@ -333,7 +339,9 @@ class JV4Encoder:
         """:meth:`encode` with ``prompt="passage"`` (the documents to search)."""
         return self.encode(inputs, prompt="passage", **kwargs)
 
-    def _result(self, job: Any, *, task: str, prompt: str, truncate_dim: int | None, return_tensors: bool) -> EncodeResult:
+    def _result(
+        self, job: Any, *, task: str, prompt: str, truncate_dim: int | None, return_tensors: bool
+    ) -> EncodeResult:
         import torch
 
         width = truncate_dim or self.dim
@@ -361,7 +369,7 @@ def _positive(name: str, value: Any) -> None:
 
 def _as_list(inputs: Any) -> Any:
     """Materialise iterables (generators) into a list; sequences and bad types pass through."""
-    if isinstance(inputs, Sequence) or isinstance(inputs, (str, bytes)) or not isinstance(inputs, Iterable):
+    if isinstance(inputs, (Sequence, str, bytes)) or not isinstance(inputs, Iterable):
         return inputs
     from PIL import Image
 

@@ -69,7 +69,9 @@ class Engine:
         uses_adapters: whether ``model`` takes ``adapter_names`` (peft).
     """
 
-    def __init__(self, model: nn.Module, builder: RowBuilder, device: str, numerics: Numerics, uses_adapters: bool) -> None:
+    def __init__(
+        self, model: nn.Module, builder: RowBuilder, device: str, numerics: Numerics, uses_adapters: bool
+    ) -> None:
         self.model = model
         self.builder = builder
         self.device = device
@@ -127,8 +129,13 @@ class Engine:
             batch_size=min(j.batch_size for j in jobs),
             max_tokens=min(j.max_tokens for j in jobs),
         )
-        logger.debug("running %d rows from %d call(s) in %d batches (padding efficiency %.3f)",
-                     len(rows), len(jobs), len(plan.batches), plan.padding_efficiency)
+        logger.debug(
+            "running %d rows from %d call(s) in %d batches (padding efficiency %.3f)",
+            len(rows),
+            len(jobs),
+            len(plan.batches),
+            plan.padding_efficiency,
+        )
         with torch.inference_mode():
             for indices in plan.batches:
                 batch_owners = [owners[i] for i in indices]
@@ -163,7 +170,7 @@ class Engine:
                     by_dim.setdefault(job.truncate_dim, []).append(k)
             for dim, ks in by_dim.items():
                 vectors = matryoshka(dense[ks], dim).to(torch.float32).cpu()
-                for vector, k in zip(vectors, ks):
+                for vector, k in zip(vectors, ks, strict=False):
                     job, i = owners[k]
                     job.dense[i] = vector
             if want_mv and projected is not None:

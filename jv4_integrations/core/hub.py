@@ -72,8 +72,7 @@ def resolve_checkpoint_dir(
         raise CheckpointError(f"{text!r} is a file; pass the checkpoint directory that holds config.json")
     if text.startswith((".", "/", "~")) or os.sep in text.replace("/", "") or not _REPO_ID.match(text):
         raise CheckpointError(
-            f"{text!r} is neither an existing local directory nor a Hub repository id like "
-            f"{DEFAULT_MODEL!r}"
+            f"{text!r} is neither an existing local directory nor a Hub repository id like {DEFAULT_MODEL!r}"
         )
     offline = _offline_from_env() if local_files_only is None else bool(local_files_only)
     from huggingface_hub import snapshot_download
@@ -84,8 +83,12 @@ def resolve_checkpoint_dir(
         RevisionNotFoundError,
     )
 
-    logger.info("resolving %s (revision %s) through the Hugging Face Hub%s", text, revision or "main",
-                " cache only" if offline else "")
+    logger.info(
+        "resolving %s (revision %s) through the Hugging Face Hub%s",
+        text,
+        revision or "main",
+        " cache only" if offline else "",
+    )
     try:
         local = snapshot_download(
             repo_id=text,

@@ -85,7 +85,7 @@ class Mixed:
 
 
 ImageInput = Union["PILImage.Image", Path, bytes, bytearray, memoryview, ImageRef, io.IOBase]
-InputItem = Union[str, ImageInput, Mixed]
+InputItem = Union[str, ImageInput, Mixed]  # noqa: UP007 - runtime aliases must work on Python 3.10
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def _describe(value: Any) -> str:
 def _fetch(url: str, limits: ImageLimits) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "jv4-integrations"})
     try:
-        with urllib.request.urlopen(request, timeout=limits.url_timeout) as response:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(request, timeout=limits.url_timeout) as response:
             data: bytes = response.read(limits.url_max_bytes + 1)
     except Exception as exc:  # urllib raises URLError, HTTPError, TimeoutError, ValueError…
         raise _Reject(f"cannot fetch {url!r}: {exc}") from None
@@ -205,7 +205,9 @@ def _decode(source: Any, limits: ImageLimits) -> PILImage.Image:
         if image.width == 0 or image.height == 0:
             raise _Reject(f"image has zero size {image.size}")
         if image.width * image.height > limits.max_image_pixels:
-            raise _Reject(f"image of {image.width}x{image.height} pixels exceeds max_image_pixels={limits.max_image_pixels}")
+            raise _Reject(
+                f"image of {image.width}x{image.height} pixels exceeds max_image_pixels={limits.max_image_pixels}"
+            )
         try:
             image.load()
         except Exception as exc:
@@ -245,7 +247,10 @@ def _decode(source: Any, limits: ImageLimits) -> PILImage.Image:
     image = ImageOps.exif_transpose(image) or image
     ratio = max(image.width, image.height) / min(image.width, image.height)
     if ratio > limits.max_aspect_ratio:
-        raise _Reject(f"aspect ratio {ratio:.0f}:1 of a {image.width}x{image.height} image exceeds {limits.max_aspect_ratio:.0f}:1")
+        raise _Reject(
+            f"aspect ratio {ratio:.0f}:1 of a {image.width}x{image.height} image "
+            f"exceeds {limits.max_aspect_ratio:.0f}:1"
+        )
     return to_rgb(image)
 
 
@@ -264,8 +269,10 @@ def _load_image(value: Any, allow_urls: bool, limits: ImageLimits) -> PILImage.I
         raise _Reject("None is not an image")
     if isinstance(value, str):
         raise _Reject(f"a plain string {_describe(value)} is not an image; wrap paths and URLs in ImageRef(...)")
-    raise _Reject(f"unsupported image type {type(value).__name__}; expected PIL.Image.Image, pathlib.Path, bytes, "
-                  "a binary file object or ImageRef")
+    raise _Reject(
+        f"unsupported image type {type(value).__name__}; expected PIL.Image.Image, pathlib.Path, bytes, "
+        "a binary file object or ImageRef"
+    )
 
 
 def _prepare_one(item: Any, allow_urls: bool, limits: ImageLimits) -> PreparedItem:
@@ -292,7 +299,9 @@ def _prepare_one(item: Any, allow_urls: bool, limits: ImageLimits) -> PreparedIt
     raise _Reject(f"unsupported input type {type(item).__name__} ({_describe(item)}); expected {_SUPPORTED}")
 
 
-def prepare_items(inputs: Sequence[Any], *, allow_urls: bool = False, limits: ImageLimits | None = None) -> list[PreparedItem]:
+def prepare_items(
+    inputs: Sequence[Any], *, allow_urls: bool = False, limits: ImageLimits | None = None
+) -> list[PreparedItem]:
     """Validate and decode every item, or raise one :class:`InputError` listing all bad ones.
 
     Args:

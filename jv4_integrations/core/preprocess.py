@@ -72,7 +72,11 @@ class ImageSizing:
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
         h_bar, w_bar = smart_resize(
-            height, width, factor=self.patch_size * self.merge_size, min_pixels=self.min_pixels, max_pixels=self.max_pixels
+            height,
+            width,
+            factor=self.patch_size * self.merge_size,
+            min_pixels=self.min_pixels,
+            max_pixels=self.max_pixels,
         )
         return 1, h_bar // self.patch_size, w_bar // self.patch_size
 

@@ -43,8 +43,15 @@ def shared_encoder(
     from .device import resolve_placement
 
     placement = resolve_placement(device, dtype, precision)
-    key: _Key = (_identity(name_or_path), revision, os.fspath(cache_dir) if cache_dir else None,
-                 placement.device, placement.dtype, placement.precision, merged_task)
+    key: _Key = (
+        _identity(name_or_path),
+        revision,
+        os.fspath(cache_dir) if cache_dir else None,
+        placement.device,
+        placement.dtype,
+        placement.precision,
+        merged_task,
+    )
     with _lock:
         found = _instances.get(key)
         if found is not None:
@@ -62,13 +69,13 @@ def shared_encoder(
             local_files_only=local_files_only,
             device=placement.device,
             dtype=placement.dtype,
-            precision=placement.precision,  # type: ignore[arg-type]
+            precision=placement.precision,
             merged_task=merged_task,
         )
         with _lock:
             _instances[key] = encoder
             _loading.pop(key, None)
-        return encoder
+        return encoder  # type: ignore[return-value]
 
 
 def clear_shared() -> int:

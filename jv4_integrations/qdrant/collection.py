@@ -232,9 +232,10 @@ class MultiVectorCollection:
         shard_key: ShardKey | None,
     ) -> flows.Flow[list[str]]:
         listed = _listed(items, "items")
-        from .ingest import check_columns
+        from .ingest import check_columns, precheck_items
 
         check_columns(len(listed), metadatas=metadatas, doc_ids=doc_ids, sources=sources)
+        precheck_items(listed)
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         return flows.add_flow(

@@ -32,6 +32,7 @@ __all__ = [
     "check_columns",
     "estimate_request_bytes",
     "metadata_fields",
+    "precheck_items",
     "prepare_items_for_ingest",
     "request_batches",
     "vectors_to_points",
@@ -103,6 +104,54 @@ def _data_uri(image: PILImage.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _precheck(item: Any) -> str | None:
+    """Why an item is certainly bad, judged without decoding it (``None`` = looks fine)."""
+    from PIL import Image
+
+    from ..core.inputs import ImageRef, Mixed
+
+    if isinstance(item, str):
+        return f"empty text {item!r}" if not item.strip() else None
+    if item is None:
+        return "None is not a valid input"
+    if isinstance(item, Mixed):
+        if not isinstance(item.text, str) or not item.images:
+            return "a Mixed item needs a str text and at least one image"
+        for j, image in enumerate(item.images):
+            reason = _precheck(image)
+            if reason is not None:
+                return f"image {j} of the Mixed item: {reason}"
+        return None
+    path: Path | None = None
+    if isinstance(item, Path):
+        path = item
+    elif isinstance(item, ImageRef) and "://" not in item.ref and not item.ref.startswith("data:"):
+        path = Path(item.ref)
+    if path is not None:
+        return None if path.is_file() else f"image file {str(path)!r} does not exist"
+    if isinstance(item, (ImageRef, Image.Image, bytes, bytearray, memoryview)) or hasattr(item, "read"):
+        return None
+    return f"unsupported input type {type(item).__name__}"
+
+
+def precheck_items(items: Sequence[Any]) -> None:
+    """Reject, before anything is written, every item that is bad without decoding it.
+
+    Catches empty texts, ``None``, unsupported types and missing image files across the whole call
+    (decoding problems, e.g. a corrupt image, surface when its chunk is prepared).
+
+    Raises:
+        InputError: every such item, by index.
+    """
+    problems = []
+    for i, item in enumerate(items):
+        reason = _precheck(item)
+        if reason is not None:
+            problems.append(InputProblem(i, reason))
+    if problems:
+        raise InputError(problems)
+
+
 def prepare_items_for_ingest(
     items: Sequence[Any],
     *,
@@ -132,18 +181,16 @@ def prepare_items_for_ingest(
     """
     from ..core.inputs import Mixed, prepare_items
 
-    problems: list[InputProblem] = []
-    for i, item in enumerate(items):
-        if isinstance(item, str) and not item.strip():
-            problems.append(InputProblem(offset + i, "empty text"))
-    if problems:
-        raise InputError(problems)
+    problems = [InputProblem(offset + i, f"empty text {item!r}") for i, item in enumerate(items)
+                if isinstance(item, str) and not item.strip()]
     try:
         prepared = prepare_items(list(items), allow_urls=allow_urls, limits=limits)
     except InputError as exc:
-        raise InputError([InputProblem(offset + p.index, p.reason) for p in exc.problems]) from None
+        problems.extend(InputProblem(offset + p.index, p.reason) for p in exc.problems)
+    if problems:
+        raise InputError(sorted(problems, key=lambda p: p.index))
     out = []
-    for i, (item, prep) in enumerate(zip(items, prepared, strict=False)):
+    for i, (item, prep) in enumerate(zip(items, prepared, strict=True)):
         item_id = ids[i] if ids is not None else content_item_id(prep.kind, prep.text, prep.images)
         source = sources[i] if sources is not None and sources[i] is not None else _source_of(item)
         if store_images and prep.images:

@@ -200,7 +200,6 @@ def _lora_modules(preset: Preset) -> dict[str, tuple[int, int]]:
 
 
 def _adapter_tensors(preset: Preset, seed: int) -> dict[str, torch.Tensor]:
-    import torch
 
     tensors: dict[str, torch.Tensor] = {}
     r = preset.lora_rank
@@ -301,7 +300,11 @@ def write_tiny_checkpoint(
     _write_preprocessor(directory, spec)
     write_qwen_tokenizer(
         directory,
-        **({"auto_map": _PROCESSOR_AUTO_MAP, "processor_class": "JinaEmbeddingsV4Processor"} if merged_task is None else {}),
+        **(
+            {"auto_map": _PROCESSOR_AUTO_MAP, "processor_class": "JinaEmbeddingsV4Processor"}
+            if merged_task is None
+            else {}
+        ),
     )
     return directory
 
@@ -325,16 +328,18 @@ def _write_adapters(directory: Path, spec: Preset, adapters: dict[str, torch.Ten
         "r": spec.lora_rank,
         "rank_pattern": {},
         "target_modules": (
-            "(.*(model).*(down_proj|gate_proj|up_proj|k_proj|q_proj|v_proj|o_proj).*$"
-            "|.*(multi_vector_projector).*$)"
+            "(.*(model).*(down_proj|gate_proj|up_proj|k_proj|q_proj|v_proj|o_proj).*$|.*(multi_vector_projector).*$)"
         ),
         "task_type": "FEATURE_EXTRACTION",
         "use_dora": False,
         "use_rslora": False,
     }
     (directory / "adapter_config.json").write_text(json.dumps(adapter_config, indent=2) + "\n")
-    save_file({k: v.contiguous() for k, v in sorted(adapters.items())},
-              str(directory / "adapter_model.safetensors"), metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in sorted(adapters.items())},
+        str(directory / "adapter_model.safetensors"),
+        metadata={"format": "pt"},
+    )
 
 
 def _write_preprocessor(directory: Path, spec: Preset) -> None:

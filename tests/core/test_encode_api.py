@@ -152,15 +152,18 @@ def test_empty_input_gives_an_empty_result(encoder: JV4Encoder) -> None:
     assert encoder.forward_calls == before
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"task": "search"}, r"unknown task 'search'; expected one of \['retrieval', 'text-matching', 'code'\]"),
-    ({"prompt": "document"}, r"unknown prompt 'document'; expected one of \['query', 'passage'\]"),
-    ({"output": "sparse"}, r"unknown output 'sparse'; expected one of \['dense', 'multivector', 'both'\]"),
-    ({"truncate_dim": 100}, r"unsupported truncate_dim 100; expected None or one of \[4, 8, 16, 32, 64\]"),
-    ({"batch_size": 0}, r"batch_size must be a positive int, got 0"),
-    ({"max_length": -1}, r"max_length must be a positive int, got -1"),
-    ({"max_pixels": 10}, r"max_pixels must be an int >= 784"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"task": "search"}, r"unknown task 'search'; expected one of \['retrieval', 'text-matching', 'code'\]"),
+        ({"prompt": "document"}, r"unknown prompt 'document'; expected one of \['query', 'passage'\]"),
+        ({"output": "sparse"}, r"unknown output 'sparse'; expected one of \['dense', 'multivector', 'both'\]"),
+        ({"truncate_dim": 100}, r"unsupported truncate_dim 100; expected None or one of \[4, 8, 16, 32, 64\]"),
+        ({"batch_size": 0}, r"batch_size must be a positive int, got 0"),
+        ({"max_length": -1}, r"max_length must be a positive int, got -1"),
+        ({"max_pixels": 10}, r"max_pixels must be an int >= 784"),
+    ],
+)
 def test_invalid_options_list_the_valid_values(encoder: JV4Encoder, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         encoder.encode(["x"], **kwargs)
@@ -231,7 +234,9 @@ def test_exif_rotation_is_applied(encoder: JV4Encoder, image_factory: Any) -> No
 # -- bad input --------------------------------------------------------------------------------------
 
 
-def test_every_bad_item_is_named_and_nothing_is_computed(encoder: JV4Encoder, image_factory: Any, tmp_path: Path) -> None:
+def test_every_bad_item_is_named_and_nothing_is_computed(
+    encoder: JV4Encoder, image_factory: Any, tmp_path: Path
+) -> None:
     png = _png(image_factory(19, (56, 56)))
     text_file = tmp_path / "notes.txt"
     text_file.write_text("hello")
@@ -281,7 +286,7 @@ def test_decompression_bombs_are_refused_before_decoding(encoder: JV4Encoder, im
 
 
 def test_a_bare_item_must_be_wrapped_in_a_list(encoder: JV4Encoder) -> None:
-    with pytest.raises(TypeError, match="inputs must be a list .* got str; wrap a single item in a list"):
+    with pytest.raises(TypeError, match=r"inputs must be a list .* got str; wrap a single item in a list"):
         encoder.encode_queries("just one string")  # type: ignore[arg-type]
 
 
@@ -290,7 +295,7 @@ def image_server(image_factory: Any) -> Iterator[tuple[str, bytes]]:
     data = _png(image_factory(21, (56, 56)))
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server API
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "image/png")
             self.end_headers()
@@ -306,7 +311,9 @@ def image_server(image_factory: Any) -> Iterator[tuple[str, bytes]]:
     server.shutdown()
 
 
-def test_urls_are_fetched_only_on_opt_in_and_within_limits(encoder: JV4Encoder, image_server: tuple[str, bytes]) -> None:
+def test_urls_are_fetched_only_on_opt_in_and_within_limits(
+    encoder: JV4Encoder, image_server: tuple[str, bytes]
+) -> None:
     url, data = image_server
     fetched = encoder.encode_documents([ImageRef(url)], allow_urls=True)
     np.testing.assert_array_equal(fetched.dense, encoder.encode_documents([data]).dense)
@@ -321,8 +328,10 @@ def test_shared_returns_one_instance(encoder: JV4Encoder, tiny_checkpoint: Path)
     assert JV4Encoder.shared(str(tiny_checkpoint), device="cpu") is encoder
     assert JV4Encoder.shared(tiny_checkpoint, device="cpu", dtype="float32") is encoder
     results: list[JV4Encoder] = []
-    threads = [threading.Thread(target=lambda: results.append(JV4Encoder.shared(str(tiny_checkpoint), device="cpu")))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(JV4Encoder.shared(str(tiny_checkpoint), device="cpu")))
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -330,8 +339,9 @@ def test_shared_returns_one_instance(encoder: JV4Encoder, tiny_checkpoint: Path)
     assert all(r is encoder for r in results)
 
 
-def test_eight_threads_get_the_serial_results_and_share_batches(encoder: JV4Encoder, image_factory: Any,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eight_threads_get_the_serial_results_and_share_batches(
+    encoder: JV4Encoder, image_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = [[f"thread {t} text {i} " + "x " * (t + i) for i in range(5)] + [image_factory(30 + t)] for t in range(8)]
     serial = [encoder.encode_documents(items) for items in calls]
     engine = encoder._engine
@@ -361,14 +371,16 @@ def test_eight_threads_get_the_serial_results_and_share_batches(encoder: JV4Enco
     gate.set()
     for t in threads:
         t.join()
-    for got, want in zip(results, serial):
+    for got, want in zip(results, serial, strict=False):
         np.testing.assert_allclose(got.dense, want.dense, atol=1e-5)
-        for a, b in zip(got.multivector, want.multivector):
+        for a, b in zip(got.multivector, want.multivector, strict=False):
             np.testing.assert_allclose(a, b, atol=1e-5)
     assert encoder.forward_calls - before == 2  # the first call's batch, then all seven others in one batch
 
 
-def test_an_error_in_the_model_reaches_every_waiting_caller(encoder: JV4Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_error_in_the_model_reaches_every_waiting_caller(
+    encoder: JV4Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(rows: Any, owners: Any) -> None:
         raise RuntimeError("device lost")
 

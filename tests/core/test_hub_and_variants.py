@@ -45,7 +45,9 @@ def test_unreachable_hub_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hub_constants, "ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setattr(hub_constants, "HUGGINGFACE_CO_URL_TEMPLATE", "http://127.0.0.1:9/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(
+        hub_constants, "HUGGINGFACE_CO_URL_TEMPLATE", "http://127.0.0.1:9/{repo_id}/resolve/{revision}/{filename}"
+    )
     with pytest.raises(CheckpointError) as err:
         resolve_checkpoint_dir("jinaai/jina-embeddings-v4", cache_dir=tmp_path, local_files_only=False)
     assert "jina-embeddings-v4" in str(err.value) and "--local-dir" in str(err.value)

@@ -26,15 +26,22 @@ def _ids(encoder: JV4Encoder, text: str) -> list[int]:
 # -- prompts ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("task", "prompt", "prefix"), [
-    ("retrieval", "query", "Query: "), ("retrieval", "passage", "Passage: "),
-    ("text-matching", "query", "Query: "), ("text-matching", "passage", "Query: "),
-    ("code", "query", "Query: "), ("code", "passage", "Passage: "),
-])
+@pytest.mark.parametrize(
+    ("task", "prompt", "prefix"),
+    [
+        ("retrieval", "query", "Query: "),
+        ("retrieval", "passage", "Passage: "),
+        ("text-matching", "query", "Query: "),
+        ("text-matching", "passage", "Query: "),
+        ("code", "query", "Query: "),
+        ("code", "passage", "Passage: "),
+    ],
+)
 def test_text_rows_are_prefix_plus_text(encoder: JV4Encoder, task: str, prompt: str, prefix: str) -> None:
     assert PREFIXES[task][prompt] == prefix
-    rows = encoder._builder.build(prepare_items(["def add(a, b): return a + b"]), prompt=prompt, task=task,
-                                  max_length=32768, max_pixels=None)
+    rows = encoder._builder.build(
+        prepare_items(["def add(a, b): return a + b"]), prompt=prompt, task=task, max_length=32768, max_pixels=None
+    )
     assert rows[0].input_ids == _ids(encoder, prefix + "def add(a, b): return a + b")
     assert (rows[0].pool_start, rows[0].pool_end) == (0, len(rows[0].input_ids))
 
@@ -49,12 +56,19 @@ def test_text_matching_is_symmetric(encoder: JV4Encoder) -> None:
 
 
 def test_image_row_is_the_published_prompt(encoder: JV4Encoder, image_factory: Any) -> None:
-    rows = encoder._builder.build(prepare_items([image_factory(0, (56, 84))]), prompt="passage", task="retrieval",
-                                  max_length=32768, max_pixels=None)
+    rows = encoder._builder.build(
+        prepare_items([image_factory(0, (56, 84))]),
+        prompt="passage",
+        task="retrieval",
+        max_length=32768,
+        max_pixels=None,
+    )
     row = rows[0]
     n = 3 * 2  # 56 wide x 84 high -> 6x4 patches -> 3x2 merged tokens
-    expected = _ids(encoder, "<|im_start|>user\n<|vision_start|>" + "<|image_pad|>" * n
-                    + "<|vision_end|>Describe the image.<|im_end|>\n")
+    expected = _ids(
+        encoder,
+        "<|im_start|>user\n<|vision_start|>" + "<|image_pad|>" * n + "<|vision_end|>Describe the image.<|im_end|>\n",
+    )
     assert row.input_ids == expected and row.grids == [(1, 6, 4)]
     assert row.input_ids[row.pool_start] == VS and row.input_ids[row.pool_end - 1] == VE
 
@@ -67,8 +81,9 @@ def test_image_rows_equal_the_stock_processor(encoder: JV4Encoder, image_factory
 
     class JinaLikeProcessor(Qwen2_5_VLProcessor):  # Jina's processor signature: no video processor
         def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None) -> None:
-            super().__init__(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
-                             chat_template=chat_template)
+            super().__init__(
+                image_processor=image_processor, tokenizer=tokenizer, video_processor=None, chat_template=chat_template
+            )
 
     builder = encoder._builder
     processor = JinaLikeProcessor(builder.image_processor, builder.tokenizer)
@@ -81,8 +96,9 @@ def test_image_rows_equal_the_stock_processor(encoder: JV4Encoder, image_factory
     torch.testing.assert_close(batch.attention_mask, stock["attention_mask"].long(), rtol=0, atol=0)
     torch.testing.assert_close(batch.pixel_values, stock["pixel_values"], rtol=0, atol=0)
     torch.testing.assert_close(batch.image_grid_thw, stock["image_grid_thw"], rtol=0, atol=0)
-    torch.testing.assert_close(batch.mm_token_type_ids.long(), torch.as_tensor(stock["mm_token_type_ids"]).long(),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        batch.mm_token_type_ids.long(), torch.as_tensor(stock["mm_token_type_ids"]).long(), rtol=0, atol=0
+    )
 
 
 # -- LoRA ---------------------------------------------------------------------------------------
@@ -118,8 +134,9 @@ def test_per_sample_tasks_equal_one_task_per_call(encoder: JV4Encoder) -> None:
 
     builder = encoder._builder
     items = prepare_items(["one text", "another text, a little longer"])
-    rows = (builder.build(items[:1], prompt="query", task="code", max_length=100, max_pixels=None)
-            + builder.build(items[1:], prompt="query", task="text-matching", max_length=100, max_pixels=None))
+    rows = builder.build(items[:1], prompt="query", task="code", max_length=100, max_pixels=None) + builder.build(
+        items[1:], prompt="query", task="text-matching", max_length=100, max_pixels=None
+    )
     job = Job(rows, None, True, True, None, DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS)
     encoder._engine.run(job)
     code = encoder.encode_queries(["one text"], task="code")
@@ -170,7 +187,7 @@ def test_engine_pools_text_image_and_mixed_rows_by_their_rules(encoder: JV4Encod
     rows = encoder._builder.build(items, prompt="passage", task="retrieval", max_length=100, max_pixels=None)
     job = Job(rows, None, True, True, None, 64, 16384)
     engine.run(job)
-    for row, dense, mv in zip(rows, job.dense, job.multivector):
+    for row, dense, mv in zip(rows, job.dense, job.multivector, strict=False):
         ids = torch.tensor(row.input_ids, dtype=torch.float32)
         positions = torch.arange(len(ids), dtype=torch.float32)
         span = slice(row.pool_start, row.pool_end)
@@ -182,11 +199,14 @@ def test_engine_pools_text_image_and_mixed_rows_by_their_rules(encoder: JV4Encod
     assert (text.pool_start, text.pool_end) == (0, len(text))
     assert text.input_ids[0] == _ids(encoder, "Passage:")[0]
     assert image.input_ids[image.pool_start] == VS and image.input_ids[image.pool_end - 1] == VE
-    assert image.pool_start == 3 and len(image) - image.pool_end == len(_ids(encoder, "Describe the image.<|im_end|>\n"))
+    assert image.pool_start == 3 and len(image) - image.pool_end == len(
+        _ids(encoder, "Describe the image.<|im_end|>\n")
+    )
     assert mixed.input_ids[mixed.pool_start] == VS
-    assert mixed.input_ids[mixed.pool_end:] == _ids(encoder, "<|im_end|>\n")
-    assert mixed.input_ids[mixed.pool_end - len(_ids(encoder, "Passage: a caption")):mixed.pool_end] == \
-        _ids(encoder, "Passage: a caption")
+    assert mixed.input_ids[mixed.pool_end :] == _ids(encoder, "<|im_end|>\n")
+    assert mixed.input_ids[mixed.pool_end - len(_ids(encoder, "Passage: a caption")) : mixed.pool_end] == _ids(
+        encoder, "Passage: a caption"
+    )
 
 
 # -- end to end -------------------------------------------------------------------------------------
@@ -197,16 +217,31 @@ def test_image_positions_use_the_3d_rope(encoder: JV4Encoder, image_factory: Any
     from jv4_integrations.core.preprocess import collate
 
     builder = encoder._builder
-    rows = builder.build(prepare_items([image_factory(5, (112, 56))]), prompt="passage", task="retrieval",
-                         max_length=100, max_pixels=None)
+    rows = builder.build(
+        prepare_items([image_factory(5, (112, 56))]),
+        prompt="passage",
+        task="retrieval",
+        max_length=100,
+        max_pixels=None,
+    )
     batch = collate(rows, builder, [None], "cpu")
     with torch.inference_mode():
-        with_3d, _ = encoder.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                   pixel_values=batch.pixel_values, image_grid_thw=batch.image_grid_thw,
-                                   mm_token_type_ids=batch.mm_token_type_ids, adapter_names=["retrieval"])
-        without, _ = encoder.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                   pixel_values=batch.pixel_values, image_grid_thw=batch.image_grid_thw,
-                                   mm_token_type_ids=None, adapter_names=["retrieval"])
+        with_3d, _ = encoder.model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            pixel_values=batch.pixel_values,
+            image_grid_thw=batch.image_grid_thw,
+            mm_token_type_ids=batch.mm_token_type_ids,
+            adapter_names=["retrieval"],
+        )
+        without, _ = encoder.model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            pixel_values=batch.pixel_values,
+            image_grid_thw=batch.image_grid_thw,
+            mm_token_type_ids=None,
+            adapter_names=["retrieval"],
+        )
     ours = encoder.encode_documents([image_factory(5, (112, 56))]).dense[0]
     span = slice(rows[0].pool_start, rows[0].pool_end)
     expected = normalize(with_3d[0, span].mean(0)).numpy()
@@ -215,8 +250,14 @@ def test_image_positions_use_the_3d_rope(encoder: JV4Encoder, image_factory: Any
 
 
 def test_batched_equals_one_at_a_time(encoder: JV4Encoder, image_factory: Any) -> None:
-    items = ["short", "a considerably longer text " * 9, image_factory(6, (56, 112)), "mid length text here",
-             Mixed("caption", [image_factory(7)]), image_factory(8, (90, 60))]
+    items = [
+        "short",
+        "a considerably longer text " * 9,
+        image_factory(6, (56, 112)),
+        "mid length text here",
+        Mixed("caption", [image_factory(7)]),
+        image_factory(8, (90, 60)),
+    ]
     batched = encoder.encode_documents(items, batch_size=3)
     for i, item in enumerate(items):
         single = encoder.encode_documents([item])

@@ -150,18 +150,24 @@ def test_bad_items_are_named_and_nothing_is_written(store: Store, encoder: Any) 
     col = store.open(encoder=encoder, schema=SCHEMA)
     with pytest.raises(InputError) as info:
         col.add(["fine", "   ", None, ImageRef("missing.png")])
-    assert [p.index for p in info.value.problems] == [1]
-    assert "empty text" in str(info.value)
-    with pytest.raises(InputError) as info:
-        col.add(["fine", None, ImageRef("missing.png")])
-    assert [p.index for p in info.value.problems] == [1, 2] and "does not exist" in str(info.value)
+    assert [p.index for p in info.value.problems] == [1, 2, 3]
+    assert "item 1: empty text '   '" in str(info.value) and "item 2: None is not a valid input" in str(info.value)
+    assert "item 3: image file 'missing.png' does not exist" in str(info.value)
+    with pytest.raises(InputError) as info:  # checked for the whole call before the first chunk is written
+        col.add(["a", "b", "c", None], batch_size=2)
+    assert [p.index for p in info.value.problems] == [3]
+    assert col.count() == 0
+    with pytest.raises(InputError) as info:  # a corrupt image is found when its chunk is decoded
+        col.add(["a", "b", "c", b"not an image"], batch_size=2)
+    assert [p.index for p in info.value.problems] == [3] and "not a readable image" in str(info.value)
+    assert col.count() == 2  # the first chunk was written; fixing item 3 and rerunning completes the call
     with pytest.raises(ValueError, match="metadatas has 1 entries for 2 items"):
         col.add(["a", "b"], metadatas=[{}])
     with pytest.raises(ValueError, match="id of item 1 must be a str, int or uuid.UUID"):
         col.add(["a", "b"], ids=["x", 1.5])
     with pytest.raises(TypeError, match="wrap a single item in a list"):
         col.add("just a string")
-    assert col.count() == 0
+    assert col.count() == 2
 
 
 def test_store_images_keeps_pixels_as_data_uri(store: Store, encoder: Any, image_factory: Any) -> None:
