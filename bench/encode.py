@@ -219,6 +219,7 @@ def worker(args: argparse.Namespace) -> None:
 
     from jv4_integrations import JV4Encoder
     from jv4_integrations.core.batching import DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS, plan_batches
+    from jv4_integrations.core.inputs import prepare_items
 
     enc = JV4Encoder.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype)
     texts, images = workload(args.texts, args.images)
@@ -229,13 +230,15 @@ def worker(args: argparse.Namespace) -> None:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     rows = enc._builder.build(
-        __import__("jv4_integrations.core.inputs", fromlist=["x"]).prepare_items(items),
-        prompt="passage",
-        task="retrieval",
-        max_length=32768,
-        max_pixels=None,
+        prepare_items(items), prompt="passage", task="retrieval", max_length=32768, max_pixels=None
     )
     real = sum(len(r) for r in rows)
+    patches = sum(t * h * w for r in rows for t, h, w in r.grids)
+    backbone = enc.model.get_submodule("base_model.model.model")
+    text_params = sum(p.numel() for n, p in backbone.language_model.named_parameters() if "embed_tokens" not in n)
+    vision_params = sum(p.numel() for p in backbone.visual.parameters())
+    # forward FLOPs of the matrix work: 2 x parameters per text token and per vision patch (attention excluded)
+    flops = 2 * text_params * real + 2 * vision_params * patches
     start = time.perf_counter()
     if args.method.startswith("ours"):
         enc.encode_documents(items, output="both" if args.method == "ours-both" else "dense")
@@ -263,6 +266,7 @@ def worker(args: argparse.Namespace) -> None:
                 "processed_tokens": processed,
                 "peak_bytes": peak,
                 "images": len(images),
+                "flops": flops,
             }
         )
     )
@@ -303,10 +307,11 @@ def run_preset(preset: str, args: argparse.Namespace, ckpt_root: Path) -> list[d
     return results
 
 
-def table(results: list[dict[str, Any]]) -> str:
+def table(results: list[dict[str, Any]], peak_tflops: float | None) -> str:
     lines = [
-        "| preset | method | seconds | inputs/s | tokens/s | padding efficiency | peak memory | speed-up vs ref |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| preset | method | seconds | inputs/s | images/s | tokens/s | padding efficiency | peak memory "
+        "| speed-up vs ref |" + (" MFU |" if peak_tflops else ""),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if peak_tflops else ""),
     ]
     by = {(r["preset"], r["method"]): r for r in results}
     for r in results:
@@ -314,8 +319,10 @@ def table(results: list[dict[str, Any]]) -> str:
         speed = f"{base['seconds'] / r['seconds']:.2f}x" if base else ""
         lines.append(
             f"| {r['preset']} | {r['method']} | {r['seconds']:.2f} | {r['inputs'] / r['seconds']:.1f} | "
+            f"{r['images'] / r['seconds']:.1f} | "
             f"{r['real_tokens'] / r['seconds']:,.0f} | {r['real_tokens'] / r['processed_tokens']:.3f} | "
             f"{r['peak_bytes'] / 2**20:,.0f} MiB | {speed} |"
+            + (f" {r['flops'] / r['seconds'] / (peak_tflops * 1e12):.1%} |" if peak_tflops else "")
         )
     return "\n".join(lines)
 
@@ -349,6 +356,12 @@ def main() -> None:
     parser.add_argument("--dtype", default=None)
     parser.add_argument("--checkpoints", type=Path, default=None, help="reuse checkpoints from this folder")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="the device's peak dense TFLOP/s in the benchmark dtype, to report MFU (H100 SXM bf16: 989)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
@@ -368,7 +381,9 @@ def main() -> None:
         "(320x240 to 1920x1080, 2000x300 and 300x1200), encoded as documents (retrieval task).\n"
         "tokens/s counts input tokens (text, image and prompt tokens) embedded per second; padding efficiency is "
         "real tokens / tokens processed (padding included, every pass counted); peak memory is the process's "
-        "maximum resident set (CPU) or maximum allocated GPU memory, model included.\n\n" + table(results) + "\n"
+        "maximum resident set (CPU) or maximum allocated GPU memory, model included.\n\n"
+        + table(results, args.peak_tflops)
+        + "\n"
     )
     print(section)
     if args.write_docs:

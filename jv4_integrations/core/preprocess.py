@@ -233,12 +233,11 @@ def collate(rows: Sequence[Row], builder: RowBuilder, max_pixels: Sequence[int |
         attention[i, : len(row)] = 1
         pool[i, row.pool_start : row.pool_end] = True
         if row.images:
-            sizing = builder.sizing(max_pixels[i])
-            out = builder.image_processor(
-                images=row.images,
-                size={"shortest_edge": sizing.min_pixels, "longest_edge": sizing.max_pixels},
-                return_tensors="pt",
-            )
+            options: dict[str, Any] = {}
+            if max_pixels[i] is not None:  # otherwise the processor's own configured size applies
+                sizing = builder.sizing(max_pixels[i])
+                options["size"] = {"shortest_edge": sizing.min_pixels, "longest_edge": sizing.max_pixels}
+            out = builder.image_processor(images=row.images, return_tensors="pt", **options)
             got = [tuple(int(v) for v in g) for g in out["image_grid_thw"]]
             if got != row.grids:  # pragma: no cover - guards a processor resize change
                 raise RuntimeError(f"image processor produced grids {got}, expected {row.grids}")

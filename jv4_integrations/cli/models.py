@@ -1,0 +1,47 @@
+"""Which model the command line uses: a Hub id, a local folder, or the offline demo model."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: ``--model demo``: the tiny random checkpoint, written on demand. Its rankings are meaningless.
+DEMO_MODEL = "demo"
+DEMO_WARNING = (
+    "using the offline DEMO model: a tiny checkpoint with RANDOM weights in the published layout. "
+    "The whole pipeline runs, but the rankings are meaningless. Use --model jinaai/jina-embeddings-v4 "
+    "(or a local copy of it) for real results."
+)
+_DEMO_VERSION = "v1"
+
+
+def cache_root() -> Path:
+    """``$JV4_CACHE``, else ``$XDG_CACHE_HOME/jv4-integrations``, else ``~/.cache/jv4-integrations``."""
+    explicit = os.environ.get("JV4_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "jv4-integrations"
+
+
+def demo_model_dir() -> Path:
+    """The demo checkpoint's folder, written on first use (a few seconds, about 40 MB)."""
+    target = cache_root() / f"demo-model-{_DEMO_VERSION}"
+    marker = target / ".complete"
+    if not marker.exists():
+        from ..testing import write_tiny_checkpoint
+
+        logger.info("writing the demo model to %s", target)
+        write_tiny_checkpoint(target, preset="tiny", seed=0)
+        marker.write_text("ok\n")
+    return target
+
+
+def resolve_model(name: str) -> tuple[str, bool]:
+    """Map ``--model`` to what ``JV4Encoder`` loads; returns ``(name_or_path, is_demo)``."""
+    if name == DEMO_MODEL:
+        return str(demo_model_dir()), True
+    return name, False
