@@ -1,0 +1,96 @@
+"""Files to items: chunking with positions, images, PDF pages with their text layer, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jv4_integrations.cli.chunking import chunk_text
+from jv4_integrations.cli.sources import iter_files, load_file
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
+
+
+def test_chunks_keep_paragraphs_and_line_ranges() -> None:
+    text = "title\n\nfirst paragraph\nstill first\n\n\nsecond paragraph\n\nthird"
+    chunks = chunk_text(text, max_chars=40)
+    assert [c.text for c in chunks] == ["title\n\nfirst paragraph\nstill first", "second paragraph\n\nthird"]
+    assert [(c.index, c.first_line, c.last_line) for c in chunks] == [(0, 1, 4), (1, 7, 9)]
+    assert chunk_text("  \n\n \n") == []
+
+
+def test_long_paragraphs_and_lines_are_split() -> None:
+    line = "x" * 25
+    chunks = chunk_text(f"{line}\n{line}\n{'y' * 50}", max_chars=30)
+    assert all(len(c.text) <= 30 for c in chunks)
+    assert "".join(c.text.replace("\n", "") for c in chunks) == line * 2 + "y" * 50
+    assert [c.first_line for c in chunks] == [1, 2, 3, 3]
+    with pytest.raises(ValueError, match="max_chars must be >= 1"):
+        chunk_text("x", max_chars=0)
+
+
+def test_example_folder_walk_is_sorted_and_complete() -> None:
+    files = [p.relative_to(EXAMPLES).as_posix() for p in iter_files([EXAMPLES]) if isinstance(p, Path)]
+    assert files == ["about.md", "battery-care.txt", "faq.md", "spec-sheet.pdf", "warranty.txt",
+                     "images/bike-diagram.png", "images/logo.jpg", "images/sales-chart.png"]
+
+
+def test_text_file_items_carry_their_position() -> None:
+    source = load_file(EXAMPLES / "warranty.txt", chunk_chars=300)
+    assert source.failure is None and len(source.items) >= 2
+    first = source.items[0]
+    assert first.item_id.endswith("warranty.txt#chunk=0") and first.doc_id == str((EXAMPLES / "warranty.txt").resolve())
+    assert first.metadata["kind"] == "text" and first.metadata["chunk"] == 0 and first.metadata["lines"][0] == 1
+    assert first.content == first.text and first.text.startswith("Helio Cycles warranty")
+    assert len(source.sha256) == 64
+
+
+def test_pdf_pages_are_rendered_with_their_text_layer() -> None:
+    source = load_file(EXAMPLES / "spec-sheet.pdf")
+    assert source.failure is None and [i.metadata["page"] for i in source.items] == [1, 2]
+    page = source.items[0]
+    assert isinstance(page.content, Image.Image) and page.content.mode == "RGB"
+    assert 500_000 < page.content.width * page.content.height <= 602_112 * 1.01
+    assert "Motor: 250 W rear hub motor" in page.text
+    assert page.item_id.endswith("spec-sheet.pdf#page=1") and page.metadata["pages"] == 2
+
+
+def test_gif_first_frame_and_tiff(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (40, 40), c) for c in ("red", "blue")]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    Image.new("I;16", (30, 30)).save(tmp_path / "scan.tif")
+    gif = load_file(tmp_path / "anim.gif")
+    assert gif.failure is None
+    assert tuple(np.asarray(gif.items[0].content)[0, 0]) == (255, 0, 0)
+    assert load_file(tmp_path / "scan.tif").failure is None
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), [
+    ("broken.png", b"\x89PNG\r\n\x1a\nnot really", "truncated or corrupt"),
+    ("broken.pdf", b"%PDF-1.4\nthis is not a pdf", "cannot open the PDF"),
+    ("empty.txt", b"\n\n", "empty text file"),
+    ("binary.txt", b"\xff\xfe\x00\x00\x00binary", "binary data in a text file"),
+    ("notes.docx", b"PK", "unsupported file type .docx"),
+])
+def test_bad_files_become_failures_with_reasons(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
+    (tmp_path / name).write_bytes(data)
+    source = load_file(tmp_path / name)
+    assert source.items == [] and source.failure is not None
+    assert reason in source.failure.reason and source.failure.path.endswith(name)
+
+
+def test_latin1_text_is_read() -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "old.txt"
+        path.write_bytes("caf\u00e9 cr\u00e8me".encode("latin-1"))
+        assert load_file(path).items[0].text == "caf\u00e9 cr\u00e8me"
+
+
+def test_missing_path_is_a_failure(tmp_path: Path) -> None:
+    got = list(iter_files([tmp_path / "nope"]))
+    assert len(got) == 1 and not isinstance(got[0], Path) and got[0].reason == "no such file or folder"
