@@ -1,0 +1,37 @@
+"""LangChain integration: ``JV4Embeddings`` (``pip install 'jv4-integrations[langchain]'``).
+
+Importing this package is cheap; ``langchain_core`` is imported when a name is first used, and a
+missing extra raises :class:`~jv4_integrations.MissingDependencyError` naming it.
+
+Example:
+    >>> from jv4_integrations.langchain import JV4Embeddings
+    >>> emb = JV4Embeddings(model="jinaai/jina-embeddings-v4", dimensions=512)
+    >>> emb.embed_query("what is late interaction?")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .embeddings import JV4Embeddings
+
+__all__ = ["JV4Embeddings"]
+
+_LAZY: dict[str, str] = {
+    "JV4Embeddings": ".embeddings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
