@@ -54,7 +54,7 @@ class InputError(JV4Error, ValueError):
         self.problems: tuple[InputProblem, ...] = tuple(problems)
         shown = "; ".join(str(p) for p in self.problems[:20])
         more = f"; and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        noun = what if len(self.problems) == 1 else f"{what}s"
+        noun = what if len(self.problems) == 1 else (what[:-1] + "ies" if what.endswith("y") else what + "s")
         super().__init__(f"{len(self.problems)} invalid {noun}: {shown}{more}")
 
 
