@@ -97,12 +97,47 @@ class ImageLimits:
         url_timeout: seconds allowed for fetching one URL.
         url_max_bytes: larger downloads are rejected.
         max_aspect_ratio: the Qwen2-VL processor rejects longer or thinner images.
+        max_decoded_bytes: decoded pixels one call keeps in memory after validation; beyond it, images
+            read from files, bytes or URLs are decoded again when their batch runs (PIL images
+            given by the caller are always kept).
     """
 
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     url_timeout: float = 10.0
     url_max_bytes: int = 32 * 1024 * 1024
     max_aspect_ratio: float = 200.0
+    max_decoded_bytes: int = 1 << 30
+
+
+@dataclass(frozen=True)
+class DeferredImage:
+    """A validated image whose pixels are decoded again when its batch runs (bounded memory).
+
+    Attributes:
+        source: the file or the encoded bytes it was read from.
+        width: width after EXIF rotation.
+        height: height after EXIF rotation.
+        limits: the limits it was validated with.
+    """
+
+    source: Path | bytes
+    width: int
+    height: int
+    limits: ImageLimits
+
+    def load(self) -> PILImage.Image:
+        """Decode the image (RGB, EXIF-rotated), exactly as validation did."""
+        try:
+            return _decode(self.source if isinstance(self.source, Path) else io.BytesIO(self.source), self.limits)
+        except _Reject as exc:  # the file changed after validation
+            raise OSError(
+                f"image {self.source if isinstance(self.source, Path) else '(bytes)'} changed: {exc}"
+            ) from None
+
+
+def materialize(image: PILImage.Image | DeferredImage) -> PILImage.Image:
+    """The decoded image of a prepared item."""
+    return image.load() if isinstance(image, DeferredImage) else image
 
 
 @dataclass
@@ -112,12 +147,12 @@ class PreparedItem:
     Attributes:
         kind: ``"text"``, ``"image"`` or ``"mixed"``.
         text: the text (``None`` for a pure image).
-        images: decoded RGB images.
+        images: decoded RGB images (or :class:`DeferredImage` beyond the call's memory budget).
     """
 
     kind: str
     text: str | None
-    images: list[PILImage.Image]
+    images: list[PILImage.Image | DeferredImage]
 
 
 class _Reject(Exception):
@@ -254,17 +289,41 @@ def _decode(source: Any, limits: ImageLimits) -> PILImage.Image:
     return to_rgb(image)
 
 
-def _load_image(value: Any, allow_urls: bool, limits: ImageLimits) -> PILImage.Image:
+class _Budget:
+    """Decoded bytes kept so far in one call; images past the budget are deferred."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def keep(self, image: PILImage.Image, source: Path | bytes | None, limits: ImageLimits) -> Any:
+        size = image.width * image.height * 3
+        if source is None or self.used + size <= self.limit:
+            self.used += size
+            return image
+        deferred = DeferredImage(source, image.width, image.height, limits)
+        image.close()
+        return deferred
+
+
+def _load_image(value: Any, allow_urls: bool, limits: ImageLimits, budget: _Budget) -> Any:
     from PIL import Image
 
     if isinstance(value, ImageRef):
-        return _decode(_open_ref(value, allow_urls, limits), limits)
-    if isinstance(value, (Image.Image, Path, bytes, bytearray, memoryview)):
-        return _decode(value, limits)
+        opened = _open_ref(value, allow_urls, limits)
+        source = opened if isinstance(opened, Path) else opened.getvalue()
+        return budget.keep(_decode(opened, limits), source, limits)
+    if isinstance(value, Image.Image):
+        return budget.keep(_decode(value, limits), None, limits)
+    if isinstance(value, Path):
+        return budget.keep(_decode(value, limits), value, limits)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return budget.keep(_decode(value, limits), bytes(value), limits)
     if hasattr(value, "read"):
         if isinstance(value, io.TextIOBase):
             raise _Reject("a text-mode file object; open image files in binary mode ('rb')")
-        return _decode(io.BytesIO(value.read()), limits)
+        data = value.read()
+        return budget.keep(_decode(io.BytesIO(data), limits), data, limits)
     if value is None:
         raise _Reject("None is not an image")
     if isinstance(value, str):
@@ -275,7 +334,7 @@ def _load_image(value: Any, allow_urls: bool, limits: ImageLimits) -> PILImage.I
     )
 
 
-def _prepare_one(item: Any, allow_urls: bool, limits: ImageLimits) -> PreparedItem:
+def _prepare_one(item: Any, allow_urls: bool, limits: ImageLimits, budget: _Budget) -> PreparedItem:
     if isinstance(item, str):
         return PreparedItem("text", item, [])
     if isinstance(item, Mixed):
@@ -286,7 +345,7 @@ def _prepare_one(item: Any, allow_urls: bool, limits: ImageLimits) -> PreparedIt
         images = []
         for j, image in enumerate(item.images):
             try:
-                images.append(_load_image(image, allow_urls, limits))
+                images.append(_load_image(image, allow_urls, limits, budget))
             except _Reject as exc:
                 raise _Reject(f"image {j} of the Mixed item: {exc}") from None
         return PreparedItem("mixed", item.text, images)
@@ -295,7 +354,7 @@ def _prepare_one(item: Any, allow_urls: bool, limits: ImageLimits) -> PreparedIt
     from PIL import Image
 
     if isinstance(item, (ImageRef, Image.Image, Path, bytes, bytearray, memoryview)) or hasattr(item, "read"):
-        return PreparedItem("image", None, [_load_image(item, allow_urls, limits)])
+        return PreparedItem("image", None, [_load_image(item, allow_urls, limits, budget)])
     raise _Reject(f"unsupported input type {type(item).__name__} ({_describe(item)}); expected {_SUPPORTED}")
 
 
@@ -320,9 +379,10 @@ def prepare_items(
     limits = limits or ImageLimits()
     prepared: list[PreparedItem] = []
     problems: list[InputProblem] = []
+    budget = _Budget(limits.max_decoded_bytes)
     for index, item in enumerate(inputs):
         try:
-            prepared.append(_prepare_one(item, allow_urls, limits))
+            prepared.append(_prepare_one(item, allow_urls, limits, budget))
         except _Reject as exc:
             problems.append(InputProblem(index, str(exc)))
     if problems:

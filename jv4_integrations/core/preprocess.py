@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .inputs import PreparedItem
+from .inputs import DeferredImage, PreparedItem, materialize
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +49,7 @@ class Row:
     input_ids: list[int]
     pool_start: int
     pool_end: int
-    images: list[PILImage.Image] = field(default_factory=list)
+    images: list[PILImage.Image | DeferredImage] = field(default_factory=list)
     grids: list[tuple[int, int, int]] = field(default_factory=list)
     task: str = "retrieval"
     truncated: bool = False
@@ -117,7 +117,9 @@ class RowBuilder:
         top = self.default_max_pixels if max_pixels is None else max_pixels
         return ImageSizing(self.patch_size, self.merge_size, min(self.min_pixels, top), top)
 
-    def _image_block(self, image: PILImage.Image, sizing: ImageSizing) -> tuple[list[int], tuple[int, int, int]]:
+    def _image_block(
+        self, image: PILImage.Image | DeferredImage, sizing: ImageSizing
+    ) -> tuple[list[int], tuple[int, int, int]]:
         grid = sizing.grid(image.width, image.height)
         s = self.settings
         ids = [s.vision_start_token_id] + [s.image_token_id] * sizing.tokens(grid) + [s.vision_end_token_id]
@@ -237,7 +239,8 @@ def collate(rows: Sequence[Row], builder: RowBuilder, max_pixels: Sequence[int |
             if max_pixels[i] is not None:  # otherwise the processor's own configured size applies
                 sizing = builder.sizing(max_pixels[i])
                 options["size"] = {"shortest_edge": sizing.min_pixels, "longest_edge": sizing.max_pixels}
-            out = builder.image_processor(images=row.images, return_tensors="pt", **options)
+            images = [materialize(image) for image in row.images]
+            out = builder.image_processor(images=images, return_tensors="pt", **options)
             got = [tuple(int(v) for v in g) for g in out["image_grid_thw"]]
             if got != row.grids:  # pragma: no cover - guards a processor resize change
                 raise RuntimeError(f"image processor produced grids {got}, expected {row.grids}")

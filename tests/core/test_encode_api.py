@@ -389,3 +389,24 @@ def test_an_error_in_the_model_reaches_every_waiting_caller(
         encoder.encode_queries(["x"])
     monkeypatch.undo()
     assert encoder.encode_queries(["x"]).dense.shape == (1, 64)  # the engine recovers
+
+
+def test_images_past_the_memory_budget_are_decoded_again_with_equal_results(
+    encoder: JV4Encoder, image_factory: Any, tmp_path: Path
+) -> None:
+    from jv4_integrations.core.inputs import DeferredImage, prepare_items
+
+    data = [_png(image_factory(40 + i, (84, 56))) for i in range(3)]
+    path = tmp_path / "page.png"
+    path.write_bytes(data[2])
+    def items() -> list[Any]:  # a fresh file object each time: reading consumes it
+        return [data[0], io.BytesIO(data[1]), path, image_factory(43)]
+
+    tight = ImageLimits(max_decoded_bytes=84 * 56 * 3)  # room for one decoded image
+    prepared = prepare_items(items(), limits=tight)
+    kinds = [type(p.images[0]).__name__ for p in prepared]
+    assert kinds == ["Image", "DeferredImage", "DeferredImage", "Image"]  # caller's PIL images are kept
+    assert isinstance(prepared[2].images[0], DeferredImage) and prepared[2].images[0].source == path
+    deferred = encoder.encode_documents(items(), image_limits=tight)
+    eager = encoder.encode_documents(items())
+    np.testing.assert_array_equal(deferred.dense, eager.dense)
