@@ -96,9 +96,7 @@ def _pad_torch(items: Any, mask: Any, what: str) -> tuple[torch.Tensor, torch.Te
             return tensor, torch.ones(tensor.shape[:2], dtype=torch.bool, device=tensor.device)
         mask_t = torch.as_tensor(mask, device=tensor.device).bool()
         if tuple(mask_t.shape) != tuple(tensor.shape[:2]):
-            raise ValueError(
-                f"{what} mask has shape {tuple(mask_t.shape)}; expected {tuple(tensor.shape[:2])}"
-            )
+            raise ValueError(f"{what} mask has shape {tuple(mask_t.shape)}; expected {tuple(tensor.shape[:2])}")
         return tensor, mask_t
     if mask is not None:
         raise ValueError(f"a mask is only accepted with a padded {what} tensor, not with a list")

@@ -36,8 +36,7 @@ def _condition(models: Any, key: str, value: Any) -> Any:
         unknown = sorted(set(value) - set(_RANGE_OPS))
         if unknown or not value:
             raise ValueError(
-                f"filter on {key!r}: a dict value is a range with keys {list(_RANGE_OPS)}, "
-                f"got {dict(value)!r}"
+                f"filter on {key!r}: a dict value is a range with keys {list(_RANGE_OPS)}, got {dict(value)!r}"
             )
         if all(isinstance(v, str) for v in value.values()):
             return models.FieldCondition(key=path, range=models.DatetimeRange(**value))
@@ -195,9 +194,7 @@ def _edge_match(edge: Any, match: Any) -> Any:
 def _edge_range(edge: Any, rng: Any) -> Any:
     values = {op: getattr(rng, op) for op in _RANGE_OPS}
     if type(rng).__name__ == "DatetimeRange":
-        return edge.RangeDateTime(
-            **{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in values.items()}
-        )
+        return edge.RangeDateTime(**{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in values.items()})
     return edge.RangeFloat(**values)
 
 
@@ -220,9 +217,7 @@ def _edge_field(edge: Any, cond: Any) -> Any:
             _edge_geo_point(edge, box.top_left), _edge_geo_point(edge, box.bottom_right)
         )
     if cond.geo_radius is not None:
-        kwargs["geo_radius"] = edge.GeoRadius(
-            _edge_geo_point(edge, cond.geo_radius.center), cond.geo_radius.radius
-        )
+        kwargs["geo_radius"] = edge.GeoRadius(_edge_geo_point(edge, cond.geo_radius.center), cond.geo_radius.radius)
     if cond.geo_polygon is not None:
         poly = cond.geo_polygon
         kwargs["geo_polygon"] = edge.GeoPolygon(

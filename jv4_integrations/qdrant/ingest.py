@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
+    "IN_PROCESS_MAX_REQUEST_BYTES",
     "IngestItem",
     "check_columns",
     "estimate_request_bytes",
@@ -40,6 +41,8 @@ __all__ = [
 
 #: Upper bound of one upsert request's estimated JSON size (Qdrant advises staying under ~5 MB).
 DEFAULT_MAX_REQUEST_BYTES = 4_000_000
+#: The same for in-process engines (embedded engine, qdrant-client local mode): no HTTP request.
+IN_PROCESS_MAX_REQUEST_BYTES = 64_000_000
 #: Upper bound of points per upsert request.
 DEFAULT_MAX_REQUEST_POINTS = 256
 #: Bytes of one float in a JSON request (digits, sign, separator).
@@ -179,10 +182,13 @@ def prepare_items_for_ingest(
     Raises:
         InputError: bad items, named by their index in the whole call.
     """
-    from ..core.inputs import Mixed, prepare_items
+    from ..core.inputs import DeferredImage, Mixed, materialize, prepare_items
 
-    problems = [InputProblem(offset + i, f"empty text {item!r}") for i, item in enumerate(items)
-                if isinstance(item, str) and not item.strip()]
+    problems = [
+        InputProblem(offset + i, f"empty text {item!r}")
+        for i, item in enumerate(items)
+        if isinstance(item, str) and not item.strip()
+    ]
     try:
         prepared = prepare_items(list(items), allow_urls=allow_urls, limits=limits)
     except InputError as exc:
@@ -191,16 +197,23 @@ def prepare_items_for_ingest(
         raise InputError(sorted(problems, key=lambda p: p.index))
     out = []
     for i, (item, prep) in enumerate(zip(items, prepared, strict=True)):
-        item_id = ids[i] if ids is not None else content_item_id(prep.kind, prep.text, prep.images)
+        # images past the call's decoded-memory budget come back deferred: decode them one at a time
+        # for the hash, and hand the encoder their file / bytes so it decodes them at batch time
+        item_id = (
+            ids[i]
+            if ids is not None
+            else content_item_id(prep.kind, prep.text, (materialize(image) for image in prep.images))
+        )
         source = sources[i] if sources is not None and sources[i] is not None else _source_of(item)
         if store_images and prep.images:
-            source = _data_uri(prep.images[0])
+            source = _data_uri(materialize(prep.images[0]))
+        images = [image.source if isinstance(image, DeferredImage) else image for image in prep.images]
         if prep.kind == "text":
             encode_input: Any = prep.text
         elif prep.kind == "image":
-            encode_input = prep.images[0]
+            encode_input = images[0]
         else:
-            encode_input = Mixed(prep.text or "", prep.images)
+            encode_input = Mixed(prep.text or "", images)
         out.append(IngestItem(encode_input, item_id, prep.kind, prep.text, source))
     return out
 

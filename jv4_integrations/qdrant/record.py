@@ -113,7 +113,5 @@ def known_fields(metadata: Mapping[str, Any] | None) -> dict[str, str]:
     if not metadata:
         return {}
     return {
-        k[len(FIELD_PREFIX) :]: str(v)
-        for k, v in metadata.items()
-        if isinstance(k, str) and k.startswith(FIELD_PREFIX)
+        k[len(FIELD_PREFIX) :]: str(v) for k, v in metadata.items() if isinstance(k, str) and k.startswith(FIELD_PREFIX)
     }

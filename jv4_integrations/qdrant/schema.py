@@ -135,8 +135,7 @@ class CollectionSchema:
             raise ValueError(f"dense_name and multivector_name must differ, both are {self.dense_name!r}")
         if self.multivector_datatype not in DATATYPES:
             raise ValueError(
-                f"unknown multivector_datatype {self.multivector_datatype!r}; "
-                f"expected one of {list(DATATYPES)}"
+                f"unknown multivector_datatype {self.multivector_datatype!r}; expected one of {list(DATATYPES)}"
             )
         for attr in ("dense_quantization", "multivector_quantization"):
             value = getattr(self, attr)
@@ -230,8 +229,7 @@ def schema_differences(schema: CollectionSchema, reported: ReportedSchema) -> li
             out.append(f"{attr}: the collection has {g!r}, requested {w!r}")
     if reported.sharding_method is not None and reported.sharding_method != schema.sharding_method:
         out.append(
-            f"sharding_method: the collection has {reported.sharding_method!r}, requested "
-            f"{schema.sharding_method!r}"
+            f"sharding_method: the collection has {reported.sharding_method!r}, requested {schema.sharding_method!r}"
         )
     return out
 

@@ -36,6 +36,11 @@ def corpus() -> Corpus:
 def filled(store: Store, corpus: Corpus) -> MultiVectorCollection:
     """A SMALL-schema collection holding the corpus, on every backend."""
     col = store.open(schema=SMALL)
-    col.add_embeddings(corpus.dense, corpus.multivectors, texts=corpus.texts, metadatas=corpus.metadatas,
-                       doc_ids=[f"doc{i // 10}" for i in range(len(corpus.texts))])
+    col.add_embeddings(
+        corpus.dense,
+        corpus.multivectors,
+        texts=corpus.texts,
+        metadatas=corpus.metadatas,
+        doc_ids=[f"doc{i // 10}" for i in range(len(corpus.texts))],
+    )
     return col

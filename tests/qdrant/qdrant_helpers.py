@@ -30,7 +30,9 @@ class Store:
         if self.kind == "edge":
             return str(self.root / "edge-store")
         if self._client is None:
-            self._client = QdrantClient(":memory:") if self.kind == "memory" else QdrantClient(path=str(self.root / "local"))
+            self._client = (
+                QdrantClient(":memory:") if self.kind == "memory" else QdrantClient(path=str(self.root / "local"))
+            )
         return self._client
 
     def open(self, name: str = "t", **kwargs: Any) -> MultiVectorCollection:
@@ -88,3 +90,38 @@ def numpy_maxsim(query: np.ndarray, docs: list[np.ndarray]) -> np.ndarray:
         d = unit(d)
         out.append(sum(max(float(np.dot(qt, dt)) for dt in d) for qt in q))
     return np.array(out)
+
+
+def reference_search(
+    corpus: Corpus,
+    dense: np.ndarray,
+    multivector: np.ndarray,
+    *,
+    mode: str,
+    limit: int,
+    prefetch_limit: int = 100,
+    mask: np.ndarray | None = None,
+) -> list[tuple[str, float]]:
+    """(text, score) of the expected hits, computed in numpy: dense cosine top-k; exact MaxSim over all
+    points; or MaxSim rerank of the dense top-``prefetch_limit`` (hybrid)."""
+    idx = np.arange(len(corpus.texts)) if mask is None else np.flatnonzero(mask)
+    cosine = unit(corpus.dense[idx]) @ unit(dense)
+    if mode == "dense":
+        order = np.argsort(-cosine)[:limit]
+        return [(corpus.texts[idx[i]], float(cosine[i])) for i in order]
+    candidates = idx if mode == "multivector" else idx[np.argsort(-cosine)[:prefetch_limit]]
+    scores = numpy_maxsim(multivector, [corpus.multivectors[i] for i in candidates])
+    order = np.argsort(-scores)[:limit]
+    return [(corpus.texts[candidates[i]], float(scores[i])) for i in order]
+
+
+def query_vectors(corpus: Corpus, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A query near a corpus item: its vectors plus noise (a few tokens for the multi-vector)."""
+    rng = np.random.default_rng(100 + seed)
+    i = int(rng.integers(len(corpus.texts)))
+    d = unit(corpus.dense[i] + 0.5 * rng.normal(size=corpus.dense.shape[1]))
+    m = unit(
+        corpus.multivectors[i][:3]
+        + 0.5 * rng.normal(size=(min(3, len(corpus.multivectors[i])), corpus.multivectors[i].shape[1]))
+    )
+    return d, m

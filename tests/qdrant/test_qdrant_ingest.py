@@ -30,8 +30,14 @@ def test_items_payloads_and_vectors(store: Store, encoder: Any, image_factory: A
     col = store.open(encoder=encoder, schema=SCHEMA)
     path = tmp_path / "page.png"
     path.write_bytes(_png(image_factory(2)))
-    items = ["a plain text", image_factory(1), path, ImageRef(str(path)), _png(image_factory(3)),
-             Mixed("caption of a page", [path])]
+    items = [
+        "a plain text",
+        image_factory(1),
+        path,
+        ImageRef(str(path)),
+        _png(image_factory(3)),
+        Mixed("caption of a page", [path]),
+    ]
     metas = [{"n": i, "nested": {"tags": ["x", "y"]}} for i in range(len(items))]
     ids = col.add(items, metadatas=metas, doc_ids=["d1", "d1", "d2", "d2", None, "d3"])
     assert len(ids) == 6 and all(i.startswith("sha256:") for i in ids)
@@ -163,7 +169,7 @@ def test_bad_items_are_named_and_nothing_is_written(store: Store, encoder: Any) 
     assert col.count() == 2  # the first chunk was written; fixing item 3 and rerunning completes the call
     with pytest.raises(ValueError, match="metadatas has 1 entries for 2 items"):
         col.add(["a", "b"], metadatas=[{}])
-    with pytest.raises(ValueError, match="id of item 1 must be a str, int or uuid.UUID"):
+    with pytest.raises(ValueError, match=r"id of item 1 must be a str, int or uuid\.UUID"):
         col.add(["a", "b"], ids=["x", 1.5])
     with pytest.raises(TypeError, match="wrap a single item in a list"):
         col.add("just a string")
@@ -193,3 +199,21 @@ def test_precomputed_ids_match_add(store: Store, encoder: Any) -> None:
     result = encoder.encode_documents(TEXTS[:2], output="both", truncate_dim=32)
     ids = col.add_embeddings(result.dense, result.multivector, texts=TEXTS[:2], metadatas=[{"k": 1}, {"k": 2}])
     assert col.add(TEXTS[:2]) == ids and col.count() == 2
+
+
+def test_deferred_images_give_the_same_ids_and_vectors(
+    store: Store, encoder: Any, image_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "p.png"
+    path.write_bytes(_png(image_factory(11)))
+    items = [path, _png(image_factory(12)), Mixed("two pages", [path, _png(image_factory(13))]), image_factory(14)]
+    eager = store.open("eager", encoder=encoder, schema=SCHEMA)
+    eager_ids = eager.add(items)
+    # a decoded-memory budget of one byte: every image file / bytes is validated, then decoded again later
+    monkeypatch.setattr(encoder, "image_limits", dataclasses.replace(encoder.image_limits, max_decoded_bytes=1))
+    lazy = store.open("lazy", encoder=encoder, schema=SCHEMA)
+    assert lazy.add(items) == eager_ids
+    for a, b in zip(eager.get(eager_ids, with_vectors=True), lazy.get(eager_ids, with_vectors=True), strict=True):
+        assert (a.item_id, a.source, a.modality) == (b.item_id, b.source, b.modality)
+        np.testing.assert_allclose(a.dense, b.dense, atol=1e-6)
+        np.testing.assert_allclose(a.multivector, b.multivector, atol=1e-6)

@@ -11,8 +11,14 @@ from qdrant_helpers import SMALL, Corpus, Store
 from jv4_integrations.errors import SchemaMismatchError, StoreError
 from jv4_integrations.qdrant import CollectionSchema
 
-RICH = dataclasses.replace(SMALL, multivector_datatype="float16", multivector_quantization="scalar",
-                           dense_quantization="binary", dense_hnsw_m=32, multivector_on_disk=True)
+RICH = dataclasses.replace(
+    SMALL,
+    multivector_datatype="float16",
+    multivector_quantization="scalar",
+    dense_quantization="binary",
+    dense_hnsw_m=32,
+    multivector_on_disk=True,
+)
 
 # (changed settings, words every difference line must contain)
 SINGLE_CHANGES: list[tuple[dict[str, Any], list[str]]] = [
@@ -39,8 +45,9 @@ def test_creates_the_requested_schema(store: Store) -> None:
 
 
 @pytest.mark.parametrize(("change", "words"), SINGLE_CHANGES, ids=[next(iter(c)) for c, _ in SINGLE_CHANGES])
-def test_each_single_difference_is_reported(store: Store, corpus: Corpus, change: dict[str, Any],
-                                             words: list[str]) -> None:
+def test_each_single_difference_is_reported(
+    store: Store, corpus: Corpus, change: dict[str, Any], words: list[str]
+) -> None:
     col = store.open(schema=RICH)
     col.add_embeddings(corpus.dense[:5], corpus.multivectors[:5], texts=corpus.texts[:5])
     with pytest.raises(SchemaMismatchError) as info:
@@ -57,16 +64,27 @@ def test_each_single_difference_is_reported(store: Store, corpus: Corpus, change
 
 def test_every_difference_is_listed_at_once(store: Store) -> None:
     store.open(schema=RICH)
-    wanted = CollectionSchema(dense_size=64, dense_name="emb", multivector_name="multivector", multivector_size=4,
-                              multivector_datatype="float32", multivector_hnsw_m=4)
+    wanted = CollectionSchema(
+        dense_size=64,
+        dense_name="emb",
+        multivector_name="multivector",
+        multivector_size=4,
+        multivector_datatype="float32",
+        multivector_hnsw_m=4,
+    )
     with pytest.raises(SchemaMismatchError) as info:
         store.open(schema=wanted)
     diffs = info.value.differences
     text = "\n".join(diffs)
     assert "vector 'emb' is missing" in text
     assert "vector 'dense' exists in the collection but not in the requested schema" in text
-    for words in (["'multivector' size", "8", "4"], ["'multivector' datatype", "float16"], ["'multivector' HNSW m"],
-                  ["'multivector' quantization", "scalar"], ["'multivector' on_disk"]):
+    for words in (
+        ["'multivector' size", "8", "4"],
+        ["'multivector' datatype", "float16"],
+        ["'multivector' HNSW m"],
+        ["'multivector' quantization", "scalar"],
+        ["'multivector' on_disk"],
+    ):
         assert any(all(w in d for w in words) for d in diffs), (words, diffs)
     assert len(diffs) == 7
     assert str(len(diffs)) in str(info.value) and "left unchanged" in str(info.value)
@@ -141,8 +159,14 @@ def test_cluster_settings_are_sent_to_a_server() -> None:
 
     from jv4_integrations.qdrant.backends.client_common import create_kwargs
 
-    schema = dataclasses.replace(RICH, shard_number=6, replication_factor=2, write_consistency_factor=2,
-                                 shard_keys=("eu", "us"), on_disk_payload=True)
+    schema = dataclasses.replace(
+        RICH,
+        shard_number=6,
+        replication_factor=2,
+        write_consistency_factor=2,
+        shard_keys=("eu", "us"),
+        on_disk_payload=True,
+    )
     remote = create_kwargs(schema, {"jv4": {}}, remote=True)
     assert (remote["shard_number"], remote["replication_factor"], remote["write_consistency_factor"]) == (6, 2, 2)
     assert remote["sharding_method"] == models.ShardingMethod.CUSTOM and remote["on_disk_payload"] is True
@@ -151,7 +175,11 @@ def test_cluster_settings_are_sent_to_a_server() -> None:
     assert mv.hnsw_config.m == 0 and mv.datatype == models.Datatype.FLOAT16 and mv.on_disk is True
     assert isinstance(mv.quantization_config, models.ScalarQuantization)
     dense = remote["vectors_config"]["dense"]
-    assert dense.size == 16 and dense.hnsw_config.m == 32 and isinstance(dense.quantization_config, models.BinaryQuantization)
+    assert (
+        dense.size == 16
+        and dense.hnsw_config.m == 32
+        and isinstance(dense.quantization_config, models.BinaryQuantization)
+    )
     local = create_kwargs(schema, {}, remote=False)
     assert "shard_number" not in local and "sharding_method" not in local
 
@@ -165,15 +193,24 @@ def test_reported_server_schema_compares_cluster_settings() -> None:
     from jv4_integrations.qdrant.schema import schema_differences
 
     created = create_kwargs(RICH, {}, remote=True)
-    params = models.CollectionParams(vectors=created["vectors_config"], shard_number=3, replication_factor=1,
-                                     write_consistency_factor=1)
-    info = SimpleNamespace(config=SimpleNamespace(params=params, hnsw_config=models.HnswConfig(
-        m=16, ef_construct=100, full_scan_threshold=10000), quantization_config=None))
+    params = models.CollectionParams(
+        vectors=created["vectors_config"], shard_number=3, replication_factor=1, write_consistency_factor=1
+    )
+    info = SimpleNamespace(
+        config=SimpleNamespace(
+            params=params,
+            hnsw_config=models.HnswConfig(m=16, ef_construct=100, full_scan_threshold=10000),
+            quantization_config=None,
+        )
+    )
     reported = reported_schema(info, remote=True)
     assert schema_differences(dataclasses.replace(RICH, shard_number=3), reported) == []
-    diffs = schema_differences(dataclasses.replace(RICH, shard_number=2, replication_factor=2, shard_keys=("a",)),
-                               reported)
-    assert diffs == ["shard_number: the collection has 3, requested 2",
-                     "replication_factor: the collection has 1, requested 2",
-                     "sharding_method: the collection has 'auto', requested 'custom'"]
+    diffs = schema_differences(
+        dataclasses.replace(RICH, shard_number=2, replication_factor=2, shard_keys=("a",)), reported
+    )
+    assert diffs == [
+        "shard_number: the collection has 3, requested 2",
+        "replication_factor: the collection has 1, requested 2",
+        "sharding_method: the collection has 'auto', requested 'custom'",
+    ]
     assert reported.vectors["dense"].hnsw_m == 32 and reported.vectors["multivector"].datatype == "float16"

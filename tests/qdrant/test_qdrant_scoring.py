@@ -27,8 +27,9 @@ def _pad(items: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 def test_hand_computed_values() -> None:
     q = [np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[0.6, 0.8]])]
     d = [np.array([[1.0, 0.0]]), np.array([[0.6, 0.8], [0.0, 1.0]]), np.array([[-1.0, 0.0], [0.0, -1.0]])]
-    # q0 = tokens (1,0), (0,1):  d0 -> 1 + 0 = 1.0;  d1 -> max(.6, 0) + max(.8, 1) = 1.6;  d2 -> max(-1, 0) + max(0, -1) = 0
-    # q1 = token (.6,.8):         d0 -> .6;  d1 -> max(1.0, .8) = 1.0;  d2 -> max(-.6, -.8) = -.6
+    # q0 = tokens (1,0), (0,1): d0 -> 1 + 0 = 1.0; d1 -> max(.6, 0) + max(.8, 1) = 1.6;
+    #                           d2 -> max(-1, 0) + max(0, -1) = 0
+    # q1 = token (.6,.8):       d0 -> .6; d1 -> max(1.0, .8) = 1.0; d2 -> max(-.6, -.8) = -.6
     expected = np.array([[1.0, 1.6, 0.0], [0.6, 1.0, -0.6]], dtype=np.float32)
     np.testing.assert_allclose(maxsim(q, d), expected, atol=1e-6)
 
@@ -54,8 +55,12 @@ def test_torch_equals_numpy_and_returns_torch() -> None:
     assert isinstance(as_torch, torch.Tensor)
     np.testing.assert_allclose(as_torch.numpy(), reference, rtol=1e-5, atol=1e-5)
     dp, dm = _pad(docs)
-    padded_torch = maxsim(torch.from_numpy(_pad(queries)[0]), torch.from_numpy(dp),
-                          queries_mask=torch.from_numpy(_pad(queries)[1]), documents_mask=torch.from_numpy(dm))
+    padded_torch = maxsim(
+        torch.from_numpy(_pad(queries)[0]),
+        torch.from_numpy(dp),
+        queries_mask=torch.from_numpy(_pad(queries)[1]),
+        documents_mask=torch.from_numpy(dm),
+    )
     np.testing.assert_allclose(padded_torch.numpy(), reference, rtol=1e-5, atol=1e-5)
 
 

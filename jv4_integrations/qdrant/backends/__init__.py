@@ -24,8 +24,7 @@ __all__ = ["AsyncBackend", "Backend", "is_async_client", "make_backend"]
 
 def _is_client(location: Any, class_name: str) -> bool:
     return any(
-        cls.__name__ == class_name and cls.__module__.startswith("qdrant_client")
-        for cls in type(location).__mro__
+        cls.__name__ == class_name and cls.__module__.startswith("qdrant_client") for cls in type(location).__mro__
     )
 
 

@@ -52,9 +52,7 @@ class Backend(Protocol):
     def upsert(self, points: Sequence[PointData], *, shard_key: ShardKey | None) -> None:
         """Write points (one request; the caller sizes the batch)."""
 
-    def retrieve(
-        self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None
-    ) -> list[RawPoint]:
+    def retrieve(self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None) -> list[RawPoint]:
         """Points by id (missing ids are skipped)."""
 
     def query(self, plans: Sequence[QueryPlan]) -> list[list[RawPoint]]:
@@ -110,9 +108,7 @@ class AsyncBackend(Protocol):
     async def upsert(self, points: Sequence[PointData], *, shard_key: ShardKey | None) -> None:
         """Write points."""
 
-    async def retrieve(
-        self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None
-    ) -> list[RawPoint]:
+    async def retrieve(self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None) -> list[RawPoint]:
         """Points by id."""
 
     async def query(self, plans: Sequence[QueryPlan]) -> list[list[RawPoint]]:

@@ -106,12 +106,8 @@ class ClientBackend(_Base):
     def create(self, schema: CollectionSchema, metadata: Mapping[str, Any]) -> None:
         with self._lock, _errors("creating", self.name):
             if self.local and schema.has_cluster_settings:
-                logger.info(
-                    "qdrant-client local mode ignores the cluster settings of collection %r", self.name
-                )
-            self.client.create_collection(
-                self.name, **common.create_kwargs(schema, metadata, remote=not self.local)
-            )
+                logger.info("qdrant-client local mode ignores the cluster settings of collection %r", self.name)
+            self.client.create_collection(self.name, **common.create_kwargs(schema, metadata, remote=not self.local))
             if not self.local:
                 for key in schema.shard_keys:
                     self.client.create_shard_key(self.name, key)
@@ -139,9 +135,7 @@ class ClientBackend(_Base):
                 **self._selector(shard_key),
             )
 
-    def retrieve(
-        self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None
-    ) -> list[RawPoint]:
+    def retrieve(self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None) -> list[RawPoint]:
         names = [self.schema.dense_name, self.schema.multivector_name] if with_vectors else False
         with self._lock, _errors("retrieving from", self.name):
             records = self.client.retrieve(
@@ -165,11 +159,7 @@ class ClientBackend(_Base):
 
     def count(self, filter: Any, *, shard_key: ShardKey | None) -> int:
         with self._lock, _errors("counting", self.name):
-            return int(
-                self.client.count(
-                    self.name, count_filter=filter, exact=True, **self._selector(shard_key)
-                ).count
-            )
+            return int(self.client.count(self.name, count_filter=filter, exact=True, **self._selector(shard_key)).count)
 
     def payload_indexes(self) -> dict[str, str]:
         with self._lock, _errors("reading payload indexes of", self.name):
@@ -235,9 +225,7 @@ class AsyncClientBackend(_Base):
                 **self._selector(shard_key),
             )
 
-    async def retrieve(
-        self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None
-    ) -> list[RawPoint]:
+    async def retrieve(self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None) -> list[RawPoint]:
         names = [self.schema.dense_name, self.schema.multivector_name] if with_vectors else False
         with _errors("retrieving from", self.name):
             records = await self.client.retrieve(
@@ -257,15 +245,11 @@ class AsyncClientBackend(_Base):
         m = common.models()
         selector = m.PointIdsList(points=list(ids)) if ids is not None else m.FilterSelector(filter=filter)
         with _errors("deleting from", self.name):
-            await self.client.delete(
-                self.name, points_selector=selector, wait=True, **self._selector(shard_key)
-            )
+            await self.client.delete(self.name, points_selector=selector, wait=True, **self._selector(shard_key))
 
     async def count(self, filter: Any, *, shard_key: ShardKey | None) -> int:
         with _errors("counting", self.name):
-            result = await self.client.count(
-                self.name, count_filter=filter, exact=True, **self._selector(shard_key)
-            )
+            result = await self.client.count(self.name, count_filter=filter, exact=True, **self._selector(shard_key))
         return int(result.count)
 
     async def payload_indexes(self) -> dict[str, str]:

@@ -38,9 +38,7 @@ def _quantization(m: Any, kind: str | None) -> Any:
     if kind is None:
         return None
     if kind == "scalar":
-        return m.ScalarQuantization(
-            scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, always_ram=True)
-        )
+        return m.ScalarQuantization(scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, always_ram=True))
     return m.BinaryQuantization(binary=m.BinaryQuantizationConfig(always_ram=True))
 
 
@@ -109,9 +107,7 @@ def reported_schema(info: Any, *, remote: bool) -> ReportedSchema:
     collection_q = info.config.quantization_config
     specs: dict[str, VectorSpec] = {}
     for name, vp in vectors.items():
-        hnsw_m = (
-            vp.hnsw_config.m if vp.hnsw_config is not None and vp.hnsw_config.m is not None else collection_m
-        )
+        hnsw_m = vp.hnsw_config.m if vp.hnsw_config is not None and vp.hnsw_config.m is not None else collection_m
         specs[name] = VectorSpec(
             size=vp.size,
             distance=_enum_value(vp.distance),
@@ -175,20 +171,48 @@ def query_requests(plans: Sequence[QueryPlan], schema: CollectionSchema, *, loca
     for plan in plans:
         common: dict[str, Any] = {"filter": plan.filter, "with_payload": True, "shard_key": plan.shard_key}
         if plan.mode == "dense":
-            request = m.QueryRequest(query=_vec(plan.dense), using=schema.dense_name, limit=plan.limit,
-                                     params=_params(m, plan, local=local), score_threshold=plan.score_threshold, **common)
+            request = m.QueryRequest(
+                query=_vec(plan.dense),
+                using=schema.dense_name,
+                limit=plan.limit,
+                params=_params(m, plan, local=local),
+                score_threshold=plan.score_threshold,
+                **common,
+            )
         elif plan.mode == "multivector":
-            request = m.QueryRequest(query=_vec(plan.multivector), using=schema.multivector_name, limit=plan.limit,
-                                     params=_params(m, plan, exact=True, local=local), score_threshold=plan.score_threshold,
-                                     **common)
+            request = m.QueryRequest(
+                query=_vec(plan.multivector),
+                using=schema.multivector_name,
+                limit=plan.limit,
+                params=_params(m, plan, exact=True, local=local),
+                score_threshold=plan.score_threshold,
+                **common,
+            )
         elif hybrid_needs_client_rerank(plan, local=local):
-            request = m.QueryRequest(query=_vec(plan.dense), using=schema.dense_name, limit=plan.prefetch_limit,
-                                     params=_params(m, plan, local=local), with_vector=[schema.multivector_name], **common)
+            request = m.QueryRequest(
+                query=_vec(plan.dense),
+                using=schema.dense_name,
+                limit=plan.prefetch_limit,
+                params=_params(m, plan, local=local),
+                with_vector=[schema.multivector_name],
+                **common,
+            )
         else:
-            prefetch = m.Prefetch(query=_vec(plan.dense), using=schema.dense_name, limit=plan.prefetch_limit,
-                                  filter=plan.filter, params=_params(m, plan, local=local))
-            request = m.QueryRequest(prefetch=prefetch, query=_vec(plan.multivector), using=schema.multivector_name,
-                                     limit=plan.limit, score_threshold=plan.score_threshold, **common)
+            prefetch = m.Prefetch(
+                query=_vec(plan.dense),
+                using=schema.dense_name,
+                limit=plan.prefetch_limit,
+                filter=plan.filter,
+                params=_params(m, plan, local=local),
+            )
+            request = m.QueryRequest(
+                prefetch=prefetch,
+                query=_vec(plan.multivector),
+                using=schema.multivector_name,
+                limit=plan.limit,
+                score_threshold=plan.score_threshold,
+                **common,
+            )
         out.append(request)
     return out
 
@@ -219,8 +243,7 @@ def rerank(plan: QueryPlan, candidates: Sequence[RawPoint]) -> list[RawPoint]:
     norms = np.linalg.norm(query, axis=1, keepdims=True)
     query = (query / np.where(norms > 0, norms, 1.0)).astype(np.float32)
     docs = [
-        c.multivector if c.multivector is not None else np.zeros((0, query.shape[1]), np.float32)
-        for c in candidates
+        c.multivector if c.multivector is not None else np.zeros((0, query.shape[1]), np.float32) for c in candidates
     ]
     scores = np.asarray(maxsim([query], docs))[0]
     order = np.argsort(-scores, kind="stable")

@@ -47,9 +47,7 @@ _registry: dict[str, list[Any]] = {}  # resolved shard dir -> [EdgeShard, open c
 
 
 def _edge() -> Any:
-    return require(
-        "qdrant_edge", purpose="the embedded Qdrant backend (MultiVectorCollection on a directory)"
-    )
+    return require("qdrant_edge", purpose="the embedded Qdrant backend (MultiVectorCollection on a directory)")
 
 
 def collection_dir(store: str | os.PathLike[str], name: str) -> Path:
@@ -218,9 +216,7 @@ class EdgeBackend:
             self._write_sidecar({"metadata": dict(metadata)})
             self._shard = _acquire(self.shard_dir, _edge_config(schema))
             edge = _edge()
-            self._shard.update(
-                edge.UpdateOperation.create_field_index(DOC_ID, edge.PayloadSchemaType.Keyword)
-            )
+            self._shard.update(edge.UpdateOperation.create_field_index(DOC_ID, edge.PayloadSchemaType.Keyword))
 
     def describe(self) -> ReportedSchema:
         path = self.shard_dir / "edge_config.json"
@@ -278,8 +274,9 @@ class EdgeBackend:
         self._no_shard_key(shard_key)
         edge = _edge()
         s = self.schema
+        # lists cross into the engine ~2.5x faster than 2-D numpy arrays
         structs = [
-            edge.Point(p.id, {s.dense_name: p.dense, s.multivector_name: p.multivector}, p.payload)
+            edge.Point(p.id, {s.dense_name: p.dense.tolist(), s.multivector_name: p.multivector.tolist()}, p.payload)
             for p in points
         ]
         with _errors("upserting into", self.name):
@@ -298,9 +295,7 @@ class EdgeBackend:
             multivector=np.asarray(multi, dtype=np.float32) if multi is not None else None,
         )
 
-    def retrieve(
-        self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None
-    ) -> list[RawPoint]:
+    def retrieve(self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None) -> list[RawPoint]:
         self._no_shard_key(shard_key)
         names = [self.schema.dense_name, self.schema.multivector_name] if with_vectors else False
         with _errors("retrieving from", self.name):
