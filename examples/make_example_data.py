@@ -108,20 +108,36 @@ def _pdf_text(lines: list[str], size: int, x: int, y: int, leading: int) -> str:
 
 def spec_sheet(path: Path) -> None:
     """A two-page PDF spec sheet with a text layer and a drawn table, written by hand."""
-    page1 = _pdf_text(["Helio City - technical specification"], 20, 60, 770, 24) + _pdf_text([
-        "Frame: recycled aluminium 6061, sizes S, M and L",
-        "Motor: 250 W rear hub motor, 45 Nm torque",
-        "Battery: 36 V, 13 Ah (468 Wh), removable",
-        "Solar panel: 40 W thin-film on the rear rack",
-        "Range: 70 km eco mode, 45 km boost mode",
-        "Weight: 19 kg with battery",
-    ], 12, 60, 720, 18) + "0.9 0.5 0.1 RG 2 w 50 590 500 160 re S\n"
-    page2 = _pdf_text(["Helio City - charging times"], 20, 60, 770, 24) + _pdf_text([
-        "Wall charger 0 to 100 percent: 5 hours",
-        "Wall charger 20 to 80 percent: 2 hours",
-        "Solar panel, full sun, one day: adds about 12 km of range",
-        "Solar panel, cloudy day: adds about 3 km of range",
-    ], 12, 60, 720, 18)
+    page1 = (
+        _pdf_text(["Helio City - technical specification"], 20, 60, 770, 24)
+        + _pdf_text(
+            [
+                "Frame: recycled aluminium 6061, sizes S, M and L",
+                "Motor: 250 W rear hub motor, 45 Nm torque",
+                "Battery: 36 V, 13 Ah (468 Wh), removable",
+                "Solar panel: 40 W thin-film on the rear rack",
+                "Range: 70 km eco mode, 45 km boost mode",
+                "Weight: 19 kg with battery",
+            ],
+            12,
+            60,
+            720,
+            18,
+        )
+        + "0.9 0.5 0.1 RG 2 w 50 590 500 160 re S\n"
+    )
+    page2 = _pdf_text(["Helio City - charging times"], 20, 60, 770, 24) + _pdf_text(
+        [
+            "Wall charger 0 to 100 percent: 5 hours",
+            "Wall charger 20 to 80 percent: 2 hours",
+            "Solar panel, full sun, one day: adds about 12 km of range",
+            "Solar panel, cloudy day: adds about 3 km of range",
+        ],
+        12,
+        60,
+        720,
+        18,
+    )
     objects: list[bytes] = []
 
     def add(body: bytes) -> int:
@@ -129,10 +145,17 @@ def spec_sheet(path: Path) -> None:
         return len(objects)
 
     font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    contents = [add(b"<< /Length %d >>\nstream\n" % len(p.encode()) + p.encode() + b"endstream") for p in (page1, page2)]
+    contents = [
+        add(b"<< /Length %d >>\nstream\n" % len(p.encode()) + p.encode() + b"endstream") for p in (page1, page2)
+    ]
     pages_id = len(objects) + 3
-    page_ids = [add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 %d 0 R >> >> "
-                    b"/Contents %d 0 R >>" % (pages_id, font, c)) for c in contents]
+    page_ids = [
+        add(
+            b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 %d 0 R >> >> "
+            b"/Contents %d 0 R >>" % (pages_id, font, c)
+        )
+        for c in contents
+    ]
     kids = " ".join(f"{p} 0 R" for p in page_ids).encode()
     assert add(b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % len(page_ids)) == pages_id
     catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 
 from .errors import MissingDependencyError
@@ -21,7 +21,7 @@ _EXTRAS: dict[str, tuple[str, str]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def is_available(module: str) -> bool:
     """Whether ``module`` can be imported (checked once per process, without importing it)."""
     try:

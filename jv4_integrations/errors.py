@@ -15,6 +15,7 @@ __all__ = [
     "MissingDependencyError",
     "UnsupportedOutputError",
     "StoreError",
+    "CollectionNotFoundError",
 ]
 
 from dataclasses import dataclass
@@ -81,6 +82,10 @@ class SchemaMismatchError(JV4Error, ValueError):
 
 class StoreError(JV4Error, RuntimeError):
     """A vector-store operation failed (unknown collection, backend error, bad filter...)."""
+
+
+class CollectionNotFoundError(StoreError):
+    """The collection does not exist (and the call was not allowed to create it)."""
 
 
 class MissingDependencyError(JV4Error, ImportError):

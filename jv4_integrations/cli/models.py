@@ -29,7 +29,7 @@ def cache_root() -> Path:
 
 def demo_model_dir() -> Path:
     """The demo checkpoint's folder, written on first use (a few seconds, about 40 MB)."""
-    target = cache_root() / f"demo-model-{_DEMO_VERSION}"
+    target = _demo_target()
     marker = target / ".complete"
     if not marker.exists():
         from ..testing import write_tiny_checkpoint
@@ -40,8 +40,20 @@ def demo_model_dir() -> Path:
     return target
 
 
+def _demo_target() -> Path:
+    return cache_root() / f"demo-model-{_DEMO_VERSION}"
+
+
 def resolve_model(name: str) -> tuple[str, bool]:
-    """Map ``--model`` to what ``JV4Encoder`` loads; returns ``(name_or_path, is_demo)``."""
+    """Map ``--model`` to what ``JV4Encoder`` loads; returns ``(name_or_path, is_demo)``.
+
+    A collection indexed with ``--model demo`` records the demo folder's path; that path is
+    recognised as the demo model too, so its results stay labelled.
+    """
     if name == DEMO_MODEL:
         return str(demo_model_dir()), True
-    return name, False
+    try:
+        is_demo = Path(name).expanduser().resolve() == _demo_target().resolve()
+    except OSError:
+        is_demo = False
+    return (str(demo_model_dir()), True) if is_demo else (name, False)

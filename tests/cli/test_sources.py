@@ -34,8 +34,16 @@ def test_long_paragraphs_and_lines_are_split() -> None:
 
 def test_example_folder_walk_is_sorted_and_complete() -> None:
     files = [p.relative_to(EXAMPLES).as_posix() for p in iter_files([EXAMPLES]) if isinstance(p, Path)]
-    assert files == ["about.md", "battery-care.txt", "faq.md", "spec-sheet.pdf", "warranty.txt",
-                     "images/bike-diagram.png", "images/logo.jpg", "images/sales-chart.png"]
+    assert files == [
+        "about.md",
+        "battery-care.txt",
+        "faq.md",
+        "spec-sheet.pdf",
+        "warranty.txt",
+        "images/bike-diagram.png",
+        "images/logo.jpg",
+        "images/sales-chart.png",
+    ]
 
 
 def test_text_file_items_carry_their_position() -> None:
@@ -68,13 +76,16 @@ def test_gif_first_frame_and_tiff(tmp_path: Path) -> None:
     assert load_file(tmp_path / "scan.tif").failure is None
 
 
-@pytest.mark.parametrize(("name", "data", "reason"), [
-    ("broken.png", b"\x89PNG\r\n\x1a\nnot really", "truncated or corrupt"),
-    ("broken.pdf", b"%PDF-1.4\nthis is not a pdf", "cannot open the PDF"),
-    ("empty.txt", b"\n\n", "empty text file"),
-    ("binary.txt", b"\xff\xfe\x00\x00\x00binary", "binary data in a text file"),
-    ("notes.docx", b"PK", "unsupported file type .docx"),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("broken.png", b"\x89PNG\r\n\x1a\nnot really", "truncated or corrupt"),
+        ("broken.pdf", b"%PDF-1.4\nthis is not a pdf", "cannot open the PDF"),
+        ("empty.txt", b"\n\n", "empty text file"),
+        ("binary.txt", b"\xff\xfe\x00\x00\x00binary", "binary data in a text file"),
+        ("notes.docx", b"PK", "unsupported file type .docx"),
+    ],
+)
 def test_bad_files_become_failures_with_reasons(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
     (tmp_path / name).write_bytes(data)
     source = load_file(tmp_path / name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ...errors import SchemaMismatchError, StoreError
+from ...errors import CollectionNotFoundError, SchemaMismatchError, StoreError
 from ..payload import PAYLOAD_SCHEMA_VERSION
 from ..record import ModelRecord, known_fields, parse_record
 from ..schema import CollectionSchema, infer_schema, schema_differences
@@ -38,7 +38,7 @@ def open_flow(ctx: Context, schema: CollectionSchema | None, create: bool, locat
     enc = ctx.encoder
     if not exists:
         if not create:
-            raise StoreError(
+            raise CollectionNotFoundError(
                 f"collection {ctx.name!r} does not exist at {location!r}; open it with create=True "
                 "(and a schema or an encoder) to create it"
             )

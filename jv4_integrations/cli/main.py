@@ -1,0 +1,161 @@
+"""``jv4``: index folders of text, images and PDFs into a store, and search them.
+
+    jv4 index PATH... [--store DIR | --qdrant-url URL] [--collection NAME] [--model NAME_OR_PATH] ...
+    jv4 search QUERY [--image PATH] [--mode hybrid|dense|multivector] [-k 10] [--filter KEY=VALUE] [--json]
+    jv4 info
+
+The store defaults to ``./jv4-data`` (Qdrant's embedded engine); ``--qdrant-url`` uses a Qdrant
+server or cluster with the same commands. ``--model demo`` runs everything offline on a tiny random
+checkpoint (meaningless rankings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .._version import __version__
+from ..errors import JV4Error
+
+DEFAULT_STORE = "./jv4-data"
+DEFAULT_COLLECTION = "jv4"
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group("store")
+    where.add_argument(
+        "--store",
+        metavar="DIR",
+        default=None,
+        help=f"embedded store directory (default {DEFAULT_STORE}, or $JV4_STORE)",
+    )
+    where.add_argument(
+        "--qdrant-url",
+        metavar="URL",
+        default=os.environ.get("JV4_QDRANT_URL"),
+        help="use a Qdrant server or cluster instead (or $JV4_QDRANT_URL)",
+    )
+    where.add_argument(
+        "--api-key", metavar="KEY", default=os.environ.get("QDRANT_API_KEY"), help="Qdrant API key (or $QDRANT_API_KEY)"
+    )
+    where.add_argument(
+        "--collection",
+        metavar="NAME",
+        default=DEFAULT_COLLECTION,
+        help=f"collection name (default {DEFAULT_COLLECTION!r})",
+    )
+
+
+def _add_model_options(parser: argparse.ArgumentParser, *, for_search: bool) -> None:
+    model = parser.add_argument_group("model")
+    default_help = (
+        "the model recorded in the collection"
+        if for_search
+        else "jinaai/jina-embeddings-v4, or the model already recorded in the collection"
+    )
+    model.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        default=None,
+        help=f"Hub id, local checkpoint folder, or 'demo' (offline random model); default: {default_help}",
+    )
+    model.add_argument("--device", default=None, help="torch device (default: cuda, then mps, then cpu)")
+    if not for_search:
+        model.add_argument(
+            "--task",
+            choices=["retrieval", "text-matching", "code"],
+            default=None,
+            help="embedding task (default retrieval)",
+        )
+        model.add_argument(
+            "--dim", type=int, default=None, help="dense (Matryoshka) size: 128, 256, 512, 1024 or 2048 (default: full)"
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``jv4`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="jv4",
+        description="Index folders of text, images and PDFs with jina-embeddings-v4 and search them "
+        "(dense + late-interaction multi-vectors in Qdrant).",
+    )
+    parser.add_argument("--version", action="version", version=f"jv4-integrations {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser(
+        "index",
+        help="index files and folders (text, images, PDFs)",
+        description="Walk files and folders and index .txt/.md chunks, images and PDF "
+        "pages. Running it again only indexes what changed.",
+    )
+    index.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    _add_store_options(index)
+    _add_model_options(index, for_search=False)
+    index.add_argument("--batch-size", type=int, default=16, help="items encoded per batch (default 16)")
+    index.add_argument("--chunk-chars", type=int, default=1500, help="longest text chunk in characters")
+    index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    search = commands.add_parser("search", help="search the index with text and/or an image")
+    search.add_argument("query", nargs="?", default=None, help="the text query")
+    search.add_argument("--image", metavar="PATH", default=None, help="an image query (with QUERY: text + image)")
+    search.add_argument(
+        "--mode",
+        choices=["hybrid", "dense", "multivector"],
+        default="hybrid",
+        help="hybrid: dense prefetch + MaxSim rerank (default); dense; multivector: exact MaxSim",
+    )
+    search.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
+    search.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep results whose metadata KEY equals VALUE (repeatable), e.g. kind=pdf-page",
+    )
+    search.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _add_store_options(search)
+    _add_model_options(search, for_search=True)
+
+    info = commands.add_parser("info", help="show the store, its collections, counts and model")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    _add_store_options(info)
+    return parser
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbosity == 0:
+        logging.getLogger("jv4_integrations").setLevel(logging.WARNING)
+        for noisy in ("transformers", "httpx", "huggingface_hub"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``jv4``; returns the exit status (0 ok, 1 failure, 2 usage error)."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    if getattr(args, "store", None) is None:
+        args.store = os.environ.get("JV4_STORE", DEFAULT_STORE)
+    from . import commands
+
+    try:
+        if args.command == "index":
+            return commands.run_index(args)
+        if args.command == "search":
+            return commands.run_search(args)
+        return commands.run_info(args)
+    except JV4Error as exc:
+        print(f"jv4: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("jv4: interrupted; run the same command again to resume (finished items are kept)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

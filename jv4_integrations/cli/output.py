@@ -1,0 +1,92 @@
+"""Printing search hits and store information, for people (a ranked list) or scripts (``--json``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+SNIPPET_CHARS = 160
+
+
+def snippet(text: str | None, limit: int = SNIPPET_CHARS) -> str:
+    """The text on one line, cut to ``limit`` characters."""
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def hit_record(rank: int, hit: Any) -> dict[str, Any]:
+    """One search hit as a JSON-friendly dict."""
+    meta = dict(hit.metadata)
+    return {
+        "rank": rank,
+        "score": round(float(hit.score), 6),
+        "path": meta.get("path", hit.source),
+        "kind": meta.get("kind", hit.modality),
+        "page": meta.get("page"),
+        "chunk": meta.get("chunk"),
+        "lines": meta.get("lines"),
+        "snippet": snippet(hit.text),
+        "id": hit.item_id,
+    }
+
+
+def print_hits(hits: Sequence[Any], *, as_json: bool) -> None:
+    """Print ranked hits."""
+    records = [hit_record(rank, hit) for rank, hit in enumerate(hits, start=1)]
+    if as_json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    if not records:
+        print("no results")
+        return
+    for r in records:
+        where = (
+            f"page {r['page']}"
+            if r["page"] is not None
+            else f"chunk {r['chunk']}"
+            if r["chunk"] is not None
+            else r["kind"]
+        )
+        print(f"{r['rank']:>3}. {r['score']:8.4f}  {r['path']}  ({where})")
+        if r["snippet"]:
+            print(f"       {r['snippet']}")
+
+
+def _info_record(info: Any) -> dict[str, Any]:
+    model = info.model
+    return {
+        "collection": info.name,
+        "backend": info.backend,
+        "points": info.points,
+        "model": model.model if model else None,
+        "task": model.task if model else None,
+        "dense_size": info.schema.dense_size,
+        "multivector_size": info.schema.multivector_size,
+        "multivector_datatype": info.schema.multivector_datatype,
+        "metadata_fields": dict(info.metadata_fields),
+        "schema": asdict(info.schema),
+    }
+
+
+def print_info(location: str, infos: Sequence[Any], *, as_json: bool) -> None:
+    """Print the store and its collections."""
+    records = [_info_record(info) for info in infos]
+    if as_json:
+        print(json.dumps({"store": location, "collections": records}, indent=2, default=str))
+        return
+    print(f"store: {location}")
+    if not records:
+        print("no collections yet: run `jv4 index PATH`")
+    for r in records:
+        print(f"collection {r['collection']!r} ({r['backend']}): {r['points']} item(s)")
+        print(f"  model: {r['model']}  task: {r['task']}")
+        print(
+            f"  vectors: dense {r['dense_size']} (cosine), multi-vector {r['multivector_size']} x tokens "
+            f"(MaxSim, {r['multivector_datatype']})"
+        )
+        if r["metadata_fields"]:
+            print(f"  metadata keys: {', '.join(sorted(r['metadata_fields']))}")

@@ -1,0 +1,147 @@
+"""The ``jv4`` command end to end on the bundled example data (tiny checkpoint, embedded store)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jv4_integrations.cli.main import main
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(EXAMPLES, target)
+    return target
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def index(capsys: Any, store: Path, model: Path, *paths: Path, extra: tuple[str, ...] = ()) -> tuple[int, str, str]:
+    return run(capsys, "index", *map(str, paths), "--store", str(store), "--model", str(model), "--no-progress", *extra)
+
+
+def test_index_then_search_finds_each_file_by_its_text(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
+) -> None:
+    store = tmp_path / "store"
+    code, out, _ = index(capsys, store, tiny_checkpoint, data)
+    assert code == 0
+    assert "indexed 8 file(s)" in out and "8 new or changed (9 item(s) written)" in out and "holds 9 item(s)" in out
+    for name in ("warranty.txt", "about.md", "faq.md", "battery-care.txt"):
+        text = (data / name).read_text()
+        code, out, _ = run(capsys, "search", text, "--store", str(store), "--json", "-k", "3")
+        results = json.loads(out)
+        assert code == 0 and results[0]["path"] == str(data / name), (name, results)
+        assert results[0]["kind"] == "text" and results[0]["chunk"] == 0 and results[0]["rank"] == 1
+        assert results[0]["score"] >= results[1]["score"] >= results[2]["score"]
+
+
+def test_second_run_adds_nothing_and_changes_are_picked_up(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
+) -> None:
+    store = tmp_path / "store"
+    index(capsys, store, tiny_checkpoint, data)
+    code, out, _ = index(capsys, store, tiny_checkpoint, data)
+    assert code == 0 and "0 new or changed (0 item(s) written), 8 unchanged" in out and "holds 9 item(s)" in out
+    # a file that grows to three chunks, then shrinks back to one: no stale chunk survives
+    (data / "faq.md").write_text("\n\n".join(f"paragraph {i} " + "words " * 40 for i in range(3)))
+    code, out, _ = index(capsys, store, tiny_checkpoint, data)
+    assert "1 new or changed (1 item(s) written), 7 unchanged" in out and "holds 9 item(s)" in out
+    code, out, _ = index(capsys, store, tiny_checkpoint, data / "faq.md", extra=("--chunk-chars", "300"))
+    assert "1 new or changed (3 item(s) written)" in out and "holds 11 item(s)" in out
+    (data / "faq.md").write_text("one short paragraph now")
+    code, out, _ = index(capsys, store, tiny_checkpoint, data / "faq.md", extra=("--chunk-chars", "300"))
+    assert "1 new or changed (1 item(s) written)" in out and "2 stale item(s) removed" in out
+    assert "holds 9 item(s)" in out
+
+
+def test_bad_files_are_reported_and_skipped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
+) -> None:
+    (data / "images" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    (data / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj garbage")
+    store = tmp_path / "store"
+    code, out, err = index(capsys, store, tiny_checkpoint, data)
+    assert code == 1
+    assert "10 file(s)" in out and "2 skipped" in out and "holds 9 item(s)" in out
+    assert f"skipped {data / 'broken.pdf'}: cannot open the PDF" in err
+    assert f"skipped {data / 'images' / 'corrupt.png'}:" in err
+
+
+def test_info_counts_match(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
+) -> None:
+    store = tmp_path / "store"
+    index(capsys, store, tiny_checkpoint, data / "about.md", data / "images")
+    code, out, _ = run(capsys, "info", "--store", str(store), "--json")
+    info = json.loads(out)
+    assert code == 0 and [c["collection"] for c in info["collections"]] == ["jv4"]
+    collection = info["collections"][0]
+    assert collection["points"] == 4 and collection["model"] == str(tiny_checkpoint)
+    assert collection["dense_size"] == 64 and collection["multivector_size"] == 128
+    code, out, _ = run(capsys, "info", "--store", str(store))
+    assert "collection 'jv4' (edge): 4 item(s)" in out
+
+
+def test_search_modes_filters_images_and_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
+) -> None:
+    store = tmp_path / "store"
+    index(capsys, store, tiny_checkpoint, data, extra=("--dim", "32"))
+    logo = data / "images" / "logo.jpg"
+    code, out, _ = run(capsys, "search", "--image", str(logo), "--store", str(store), "--json", "-k", "2")
+    assert code == 0 and json.loads(out)[0]["path"] == str(logo)
+    code, out, _ = run(capsys, "search", "charging", "--filter", "kind=pdf-page", "--store", str(store), "--json")
+    pages = json.loads(out)
+    assert [p["page"] for p in sorted(pages, key=lambda p: p["page"])] == [1, 2]
+    assert "Wall charger" in " ".join(p["snippet"] for p in pages)
+    scores = {}
+    for mode in ("dense", "multivector", "hybrid"):
+        code, out, _ = run(capsys, "search", "battery", "--mode", mode, "--store", str(store), "--json", "-k", "9")
+        scores[mode] = {r["id"]: r["score"] for r in json.loads(out)}
+    assert scores["hybrid"] == pytest.approx(scores["multivector"], rel=1e-4)  # K=100 covers all 9 items
+    assert scores["dense"] != scores["hybrid"]
+    code, out, _ = run(capsys, "search", "battery", "--store", str(store), "-k", "1")
+    assert code == 0 and out.startswith("  1.")
+
+
+def test_errors_are_clear(capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path) -> None:
+    code, _, err = run(capsys, "search", "anything", "--store", str(tmp_path / "empty"))
+    assert code == 1 and "collection 'jv4' does not exist" in err and "jv4 index PATH" in err
+    with pytest.raises(SystemExit, match="give a QUERY, an --image PATH, or both"):
+        main(["search", "--store", str(tmp_path)])
+    code, _out, err = index(capsys, tmp_path / "store", tiny_checkpoint, tmp_path / "nope")
+    assert code == 1 and "no such file or folder" in err
+    with pytest.raises(SystemExit, match=r"--dim 100 is not available; choose one of \[4, 8, 16, 32, 64\]"):
+        index(capsys, tmp_path / "store2", tiny_checkpoint, EXAMPLES / "about.md", extra=("--dim", "100"))
+
+
+def test_demo_model_is_written_on_demand_and_labelled(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JV4_CACHE", str(tmp_path / "cache"))
+    store = tmp_path / "store"
+    code, out, err = run(
+        capsys, "index", str(EXAMPLES / "warranty.txt"), "--store", str(store), "--model", "demo", "--no-progress"
+    )
+    assert code == 0 and "RANDOM weights" in err and "rankings are meaningless" in err
+    assert (tmp_path / "cache" / "demo-model-v1" / "config.json").is_file()
+    code, out, err = run(capsys, "search", "warranty", "--store", str(store))
+    assert code == 0 and "RANDOM weights" in err and "warranty.txt" in out
+
+
+def test_an_unreachable_server_is_not_reported_as_a_missing_collection(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "search", "anything", "--qdrant-url", "http://127.0.0.1:9")
+    assert code == 1 and "does not exist" not in err
+    assert "jv4: error:" in err and "failed" in err
