@@ -172,16 +172,21 @@ def spec_sheet(path: Path) -> None:
 
 
 def main() -> None:
-    DATA.mkdir(parents=True, exist_ok=True)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=DATA, help=f"target folder (default {DATA})")
+    out: Path = parser.parse_args().out
+    out.mkdir(parents=True, exist_ok=True)
     for name, text in TEXTS.items():
-        (DATA / name).write_text(text, encoding="utf-8")
-    images = DATA / "images"
+        (out / name).write_text(text, encoding="utf-8")
+    images = out / "images"
     images.mkdir(exist_ok=True)
     sales_chart(images / "sales-chart.png")
     bike_diagram(images / "bike-diagram.png")
     logo(images / "logo.jpg")
-    spec_sheet(DATA / "spec-sheet.pdf")
-    print(f"wrote example data to {DATA}")
+    spec_sheet(out / "spec-sheet.pdf")
+    print(f"wrote example data to {out}")
 
 
 if __name__ == "__main__":
