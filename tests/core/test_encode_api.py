@@ -399,6 +399,7 @@ def test_images_past_the_memory_budget_are_decoded_again_with_equal_results(
     data = [_png(image_factory(40 + i, (84, 56))) for i in range(3)]
     path = tmp_path / "page.png"
     path.write_bytes(data[2])
+
     def items() -> list[Any]:  # a fresh file object each time: reading consumes it
         return [data[0], io.BytesIO(data[1]), path, image_factory(43)]
 
