@@ -368,8 +368,12 @@ def test_bad_images_are_rejected_naming_each_item(
 def test_public_names_are_pinned() -> None:
     import jv4_integrations.langchain as module
 
-    assert module.__all__ == ["JV4Embeddings"]
+    assert module.__all__ == ["JV4Embeddings", "JV4QdrantVectorStore"]
     assert module.JV4Embeddings is JV4Embeddings
+    from jv4_integrations.langchain.vectorstore import JV4QdrantVectorStore
+
+    assert module.JV4QdrantVectorStore is JV4QdrantVectorStore
+    assert dir(module) == ["JV4Embeddings", "JV4QdrantVectorStore"]
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         module.Nope  # noqa: B018
 

@@ -217,3 +217,18 @@ def test_deferred_images_give_the_same_ids_and_vectors(
         assert (a.item_id, a.source, a.modality) == (b.item_id, b.source, b.modality)
         np.testing.assert_allclose(a.dense, b.dense, atol=1e-6)
         np.testing.assert_allclose(a.multivector, b.multivector, atol=1e-6)
+
+
+def test_delete_with_an_empty_filter_is_refused_and_deletes_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+    import pytest
+
+    from jv4_integrations.qdrant import CollectionSchema, MultiVectorCollection
+
+    rng = np.random.default_rng(0)
+    with MultiVectorCollection.open(str(tmp_path / "store"), "c", schema=CollectionSchema(dense_size=8)) as col:
+        col.add_embeddings(rng.normal(size=(2, 8)), [rng.normal(size=(3, 128)), rng.normal(size=(2, 128))],
+                           texts=["a", "b"])
+        with pytest.raises(ValueError, match="empty filter"):
+            col.delete(filter={})
+        assert col.count() == 2

@@ -210,6 +210,8 @@ def delete_flow(
         resolved = m.Filter(must=[m.FieldCondition(key=DOC_ID, match=m.MatchAny(any=[str(d) for d in docs]))])
     else:
         resolved = yield from filter_flow(ctx, flt)
+        if resolved is None:  # an empty dict must not mean "delete everything"
+            raise ValueError("delete(filter=...) got an empty filter; pass conditions, or ids= / doc_ids=")
     yield call("delete", ids=None, filter=resolved, shard_key=shard_key)
 
 
