@@ -11,8 +11,15 @@ Run it:
     python examples/llama_index_multimodal_pipeline.py --model ./jina-embeddings-v4   # a local copy
     python examples/llama_index_multimodal_pipeline.py --demo              # offline: a random tiny checkpoint
 
+With ``--vector-store`` it also ingests the same documents into a ``JV4QdrantVectorStore`` (Qdrant's
+embedded engine, in the temporary folder), which keeps a dense vector and a multi-vector per node
+from one forward pass, and answers the question with hybrid late-interaction search (dense
+prefetch, MaxSim rerank):
+    python examples/llama_index_multimodal_pipeline.py --demo --vector-store
+
 ``JV4_EXAMPLE_MODEL`` sets the default of ``--model``; ``JV4_EXAMPLE_MODEL=demo`` means ``--demo``.
-Needs ``pip install 'jv4-integrations[llama-index]'`` (``--demo`` also needs the ``testing`` extra).
+Needs ``pip install 'jv4-integrations[llama-index]'`` (``--demo`` also needs the ``testing`` extra,
+``--vector-store`` the ``qdrant`` extra).
 The inputs (three short notes and three drawings of a fictional harbour's tide station) are written
 to a temporary folder by the script itself.
 """
@@ -69,6 +76,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--question", default=QUESTION)
     parser.add_argument("-k", type=int, default=2, help="passages and images to retrieve")
     parser.add_argument("--dimensions", type=int, default=None, help="Matryoshka size (e.g. 128, 512)")
+    parser.add_argument(
+        "--vector-store",
+        action="store_true",
+        help="also ingest into a JV4QdrantVectorStore and search it in hybrid mode (needs the qdrant extra)",
+    )
     return parser.parse_args()
 
 
@@ -122,7 +134,30 @@ def show(rank: int, hit_score: float | None, node: BaseNode) -> None:
     print(f"{rank:>3}. {hit_score or 0.0:.4f}  [{kind}] {name}  {what}")
 
 
-def run(model: str, folder: Path, question: str, k: int, dimensions: int | None) -> None:
+def late_interaction(embed: JV4Embedding, documents: list[Document], folder: Path, question: str, k: int) -> None:
+    """Ingest into a JV4QdrantVectorStore (dense + multi-vector per node) and search it in hybrid mode."""
+    from llama_index.core import VectorStoreIndex
+
+    from jv4_integrations.llama_index import JV4QdrantVectorStore
+
+    store = JV4QdrantVectorStore(str(folder / "jv4-data"), collection_name="harbour", embed_model=embed)
+    before = embed.encoder.forward_calls
+    # the pipeline's JV4Embedding step computes both vectors in one pass; the store writes both
+    pipeline = IngestionPipeline(transformations=[SentenceSplitter(chunk_size=256), embed], vector_store=store)
+    pipeline.run(documents=documents)
+    print(
+        f"\nvector store: {store.client.count()} nodes with a dense vector and a multi-vector each, "
+        f"{embed.encoder.forward_calls - before} model forward pass(es)"
+    )
+    index = VectorStoreIndex.from_vector_store(store, embed_model=embed)
+    hits = index.as_retriever(similarity_top_k=k).retrieve(question)  # the store's default: hybrid
+    print("hybrid late-interaction search (dense prefetch, MaxSim rerank), passages and images together:")
+    for rank, hit in enumerate(hits, start=1):
+        show(rank, hit.score, hit.node)
+    store.close()
+
+
+def run(model: str, folder: Path, question: str, k: int, dimensions: int | None, vector_store: bool = False) -> None:
     embed = JV4Embedding(model_name=model, dimensions=dimensions)  # cheap: loads on first use
     documents = load_documents(*write_inputs(folder))
     cache = IngestionCache()
@@ -148,6 +183,8 @@ def run(model: str, folder: Path, question: str, k: int, dimensions: int | None)
     print("images:")
     for rank, hit in enumerate((h for h in hits if isinstance(h.node, ImageNode)), start=1):
         show(rank, hit.score, hit.node)
+    if vector_store:
+        late_interaction(embed, documents, folder, question, k)
 
 
 def demo_checkpoint(folder: Path) -> str:
@@ -165,7 +202,7 @@ def main() -> None:
             print("DEMO MODE: a random tiny checkpoint (random weights), so the rankings below are MEANINGLESS;")
             print("they only show that the pipeline runs. Use --model jinaai/jina-embeddings-v4 for real results.\n")
             model = demo_checkpoint(folder)
-        run(model, folder / "inputs", args.question, args.k, args.dimensions)
+        run(model, folder / "inputs", args.question, args.k, args.dimensions, args.vector_store)
 
 
 if __name__ == "__main__":

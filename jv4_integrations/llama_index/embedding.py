@@ -20,6 +20,7 @@ from ..core.hub import DEFAULT_MODEL
 from ..core.inputs import ImageInput
 from ..core.results import EncodeResult
 from ..errors import InputError
+from .capture import MultivectorCapture
 from .loading import EncoderSlot, check_encode_kwargs, check_model_kwargs
 from .nodes import ImageNodeText, image_items, labels, name_nodes, node_items, text_items
 
@@ -46,6 +47,9 @@ class JV4Embedding(MultiModalEmbedding):
         encoder: an already loaded :class:`~jv4_integrations.JV4Encoder` to use instead of loading
             ``model_name`` (then ``model_name``, ``device``, ``dtype`` and ``precision`` are the
             encoder's). :meth:`from_encoder` does the same.
+        **data: the settings below, by name.
+
+    Attributes:
         model_name: Hub repository id or local directory of the checkpoint.
         task: ``"retrieval"``, ``"text-matching"`` or ``"code"`` (``None``: the checkpoint's default,
             retrieval for the published model).
@@ -90,6 +94,8 @@ class JV4Embedding(MultiModalEmbedding):
     encode_kwargs: dict[str, Any] = Field(default_factory=dict, description="More encode options.")
 
     _slot: EncoderSlot = PrivateAttr(default_factory=EncoderSlot)
+    # multi-vectors for an attached JV4QdrantVectorStore (inactive until one attaches; never pickled)
+    _capture: MultivectorCapture = PrivateAttr(default_factory=MultivectorCapture)
 
     def __init__(self, *, encoder: JV4Encoder | None = None, **data: Any) -> None:
         if encoder is not None:
@@ -202,8 +208,34 @@ class JV4Embedding(MultiModalEmbedding):
             **self.encode_kwargs,
         )
 
+    def vector_settings(self) -> tuple[Any, ...]:
+        """Everything besides the input that determines a passage vector (the key of captured multi-vectors)."""
+        return (
+            self.model_name,
+            self.device,
+            self.dtype,
+            self.precision,
+            self.task,
+            self.dimensions,
+            self.image_node_text,
+            tuple(sorted((k, v) for k, v in self.encode_kwargs.items() if k != "max_tokens_per_batch")),
+        )
+
+    def _encode_passages(self, items: list[Any], encode: Callable[[Output], EncodeResult]) -> list[Embedding]:
+        """Dense vectors of passages; with a store attached, multi-vectors from the same pass are captured."""
+        if not self._capture.active:
+            return encode("dense").dense_list()
+        result = encode("both")
+        assert result.dense is not None and result.multivector is not None
+        self._capture.put(self.vector_settings(), items, result.dense, result.multivector)
+        return result.dense_list()
+
     def _vectors(self, items: list[Any], prompt: Literal["query", "passage"]) -> list[Embedding]:
-        return self._encode(items, prompt=prompt).dense_list() if items else []
+        if not items:
+            return []
+        if prompt == "passage":
+            return self._encode_passages(items, lambda output: self._encode(items, prompt=prompt, output=output))
+        return self._encode(items, prompt=prompt).dense_list()
 
     def _with_events(self, items: Sequence[Any], compute: Callable[[], list[Embedding]]) -> list[Embedding]:
         """Run ``compute`` inside LlamaIndex's embedding callback and instrumentation events."""
@@ -266,6 +298,23 @@ class JV4Embedding(MultiModalEmbedding):
         """Async :meth:`get_agg_embedding_from_queries` (the model runs in a worker thread)."""
         return await asyncio.to_thread(self.get_agg_embedding_from_queries, queries, agg_fn)
 
+    def encode_queries(self, queries: Sequence[str], *, output: Output = "dense") -> EncodeResult:
+        """Encode queries with the query prompt and these settings, and return the core's result.
+
+        Args:
+            queries: query strings.
+            output: ``"dense"``, ``"multivector"`` or ``"both"`` (one forward pass gives both).
+
+        Returns:
+            An :class:`~jv4_integrations.EncodeResult` in query order.
+
+        Example:
+            >>> res = JV4Embedding().encode_queries(["revenue by region"], output="both")  # doctest: +SKIP
+            >>> res.dense.shape, res.multivector[0].shape[1]  # doctest: +SKIP
+            ((1, 2048), 128)
+        """
+        return self._encode(text_items(queries, what="query"), prompt="query", output=output)
+
     # -- nodes ----------------------------------------------------------------------------------
 
     def encode_nodes(
@@ -313,10 +362,11 @@ class JV4Embedding(MultiModalEmbedding):
         self, items: list[Any], nodes: Sequence[BaseNode], offset: int, show_progress: bool
     ) -> list[Embedding]:
         window, owners = items[offset : offset + NODES_PER_CALL], nodes[offset : offset + NODES_PER_CALL]
-        return self._with_events(
-            window,
-            lambda: self._encode_node_items(window, owners, show_progress=show_progress, offset=offset).dense_list(),
-        )
+
+        def encode(output: Output) -> EncodeResult:
+            return self._encode_node_items(window, owners, output=output, show_progress=show_progress, offset=offset)
+
+        return self._with_events(window, lambda: self._encode_passages(window, encode))
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
         """Set ``node.embedding`` on every node: image nodes from their image, others from their text.

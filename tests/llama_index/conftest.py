@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 from llama_helpers import TEXTS, png_base64
 from llama_index.core.schema import BaseNode, ImageNode, TextNode
 
-from jv4_integrations.llama_index import JV4Embedding
+from jv4_integrations.llama_index import JV4Embedding, JV4QdrantVectorStore
 
 
 @pytest.fixture
@@ -51,3 +51,19 @@ def mixed_nodes(image_paths: list[Path], image_factory: Any) -> Callable[[], lis
         ]
 
     return make
+
+
+@pytest.fixture
+def make_store(tmp_path: Path, embed: JV4Embedding) -> Iterator[Callable[..., JV4QdrantVectorStore]]:
+    """Opens JV4QdrantVectorStores in one embedded store directory (default collection 'nodes'); closes them."""
+    opened: list[JV4QdrantVectorStore] = []
+
+    def make(location: Any = None, collection_name: str = "nodes", **kwargs: Any) -> JV4QdrantVectorStore:
+        kwargs.setdefault("embed_model", embed)
+        store = JV4QdrantVectorStore(location or str(tmp_path / "store"), collection_name, **kwargs)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()

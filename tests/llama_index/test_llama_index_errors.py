@@ -16,8 +16,9 @@ from jv4_integrations.llama_index import JV4Embedding
 
 
 def test_public_names_are_pinned() -> None:
-    assert li.__all__ == ["JV4Embedding"]
+    assert li.__all__ == ["JV4Embedding", "JV4QdrantVectorStore"]
     assert li.JV4Embedding.class_name() == "JV4Embedding"
+    assert li.JV4QdrantVectorStore.class_name() == "JV4QdrantVectorStore"
 
 
 def test_missing_llama_index_names_the_pip_extra() -> None:
@@ -33,6 +34,21 @@ def test_missing_llama_index_names_the_pip_extra() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("MissingDependencyError")
     assert "pip install 'jv4-integrations[llama-index]'" in out.stdout
+
+
+def test_the_store_without_the_qdrant_extra_names_it() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['qdrant_client'] = None\n"
+        "from jv4_integrations.llama_index import JV4Embedding, JV4QdrantVectorStore\n"
+        "try:\n"
+        "    JV4QdrantVectorStore(':memory:', embed_model=JV4Embedding(model_name='not-loaded'))\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("MissingDependencyError JV4QdrantVectorStore needs 'qdrant-client'")
+    assert "pip install 'jv4-integrations[qdrant]'" in out.stdout
 
 
 def test_every_bad_node_is_named_and_nothing_is_encoded(embed: JV4Embedding, encoder: JV4Encoder) -> None:

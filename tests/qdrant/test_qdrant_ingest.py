@@ -227,8 +227,9 @@ def test_delete_with_an_empty_filter_is_refused_and_deletes_nothing(tmp_path) ->
 
     rng = np.random.default_rng(0)
     with MultiVectorCollection.open(str(tmp_path / "store"), "c", schema=CollectionSchema(dense_size=8)) as col:
-        col.add_embeddings(rng.normal(size=(2, 8)), [rng.normal(size=(3, 128)), rng.normal(size=(2, 128))],
-                           texts=["a", "b"])
+        col.add_embeddings(
+            rng.normal(size=(2, 8)), [rng.normal(size=(3, 128)), rng.normal(size=(2, 128))], texts=["a", "b"]
+        )
         with pytest.raises(ValueError, match="empty filter"):
             col.delete(filter={})
         assert col.count() == 2
