@@ -146,7 +146,6 @@ def test_a_collection_indexed_by_the_cli_is_read_by_the_store(
 def test_a_collection_written_by_the_store_is_read_by_the_llama_index_store(
     encoder: JV4Encoder, tiny_params: dict[str, Any], image_paths: list[str], tmp_path: Path
 ) -> None:
-    pytest.importorskip("llama_index.core")
     from llama_index.core.vector_stores.types import VectorStoreQuery
 
     from jv4_integrations.llama_index import JV4Embedding
@@ -167,3 +166,32 @@ def test_a_collection_written_by_the_store_is_read_by_the_llama_index_store(
         found = other.query(VectorStoreQuery(query_str=query, similarity_top_k=5))
         assert [n.node_id for n in found.nodes or []] == ranked(got)[0]
         np.testing.assert_allclose(found.similarities or [], ranked(got)[1], atol=1e-6)
+
+
+def test_a_collection_written_by_the_llama_index_store_is_read_by_the_store(
+    encoder: JV4Encoder, tiny_params: dict[str, Any], image_paths: list[str], tmp_path: Path
+) -> None:
+    from llama_index.core.schema import ImageNode, TextNode
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+
+    from jv4_integrations.llama_index import JV4Embedding
+    from jv4_integrations.llama_index import JV4QdrantVectorStore as LlamaIndexStore
+
+    where = tmp_path / "store"
+    embed = JV4Embedding(encoder=encoder)
+    writer = LlamaIndexStore(location=where, collection_name="shared", embed_model=embed)
+    nodes = [TextNode(id_=i, text=t, metadata=m) for i, t, m in zip(IDS, TEXTS, METADATAS, strict=True)]
+    nodes.append(ImageNode(id_="img", image_path=image_paths[0], metadata={"kind": "scan"}))
+    writer.add(embed(nodes))
+    found = {q: writer.query(VectorStoreQuery(query_str=q, similarity_top_k=5)) for q in QUERIES}
+    writer.close()
+
+    store = JV4QdrantVectorStore(embedding=JV4Embeddings(**tiny_params), location=where, collection_name="shared")
+    docs = store.get_by_ids(["img", *IDS])
+    assert [(d.id, d.metadata) for d in docs] == [("img", {"kind": "scan"}), *zip(IDS, METADATAS, strict=True)]
+    assert [d.page_content for d in docs] == ["", *TEXTS]
+    for query, result in found.items():
+        ids, scores = ranked(store.similarity_search_with_score(query, k=5))
+        assert ids == [n.node_id for n in result.nodes or []]
+        np.testing.assert_allclose(scores, result.similarities or [], atol=1e-6)
+    store.close()
