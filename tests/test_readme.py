@@ -42,7 +42,14 @@ def test_readme_python_snippets_run(index: int, tiny_checkpoint: Path, tmp_path:
     images = ROOT / "examples" / "data" / "images"
     shutil.copy(images / "sales-chart.png", tmp_path / "q3-chart.png")
     shutil.copy(images / "bike-diagram.png", tmp_path / "p7.png")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        check=False,
+    )
     assert out.returncode == 0, f"snippet {index} failed:\n{code}\n{out.stderr[-3000:]}"
     assert out.stdout.strip(), "every snippet prints its result"
