@@ -12,9 +12,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_attributes
 from ._version import __version__
 from .errors import (
     CheckpointError,
@@ -48,23 +48,13 @@ __all__ = [
     "maxsim",
 ]
 
-_LAZY: dict[str, str] = {
-    "JV4Encoder": ".core.encoder",
-    "EncodeResult": ".core.results",
-    "ImageRef": ".core.inputs",
-    "Mixed": ".core.inputs",
-    "maxsim": ".scoring",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "JV4Encoder": ".core.encoder",
+        "EncodeResult": ".core.results",
+        "ImageRef": ".core.inputs",
+        "Mixed": ".core.inputs",
+        "maxsim": ".scoring",
+    },
+)

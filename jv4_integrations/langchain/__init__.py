@@ -15,8 +15,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .embeddings import JV4Embeddings
@@ -24,20 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["JV4Embeddings", "JV4QdrantVectorStore"]
 
-_LAZY: dict[str, str] = {
-    "JV4Embeddings": ".embeddings",
-    "JV4QdrantVectorStore": ".vectorstore",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(
+    __name__, {"JV4Embeddings": ".embeddings", "JV4QdrantVectorStore": ".vectorstore"}
+)
