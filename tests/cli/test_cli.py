@@ -145,3 +145,17 @@ def test_an_unreachable_server_is_not_reported_as_a_missing_collection(capsys: p
     code, _, err = run(capsys, "search", "anything", "--qdrant-url", "http://127.0.0.1:9")
     assert code == 1 and "does not exist" not in err
     assert "jv4: error:" in err and "failed" in err
+
+
+def test_unreachable_hub_says_how_to_use_a_local_copy(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    code, _, err = run(capsys, "index", str(EXAMPLES / "about.md"), "--store", str(tmp_path / "s"), "--no-progress")
+    assert code == 1
+    assert "'jinaai/jina-embeddings-v4' is not in the local cache" in err
+    assert "`jv4 ... --model ./jina-embeddings-v4`" in err and "hf download jinaai/jina-embeddings-v4" in err
