@@ -200,6 +200,7 @@ class MultiVectorCollection(AsyncCollectionMethods):
         hnsw_ef: int | None = None,
         score_threshold: float | None = None,
         shard_key: ShardKey | None = None,
+        rerank_candidates: int | None = None,
     ) -> list[SearchHit]:
         """Search with a text, an image or a ``Mixed`` item, encoded once with the query prompt.
 
@@ -215,6 +216,14 @@ class MultiVectorCollection(AsyncCollectionMethods):
             hnsw_ef: HNSW beam width of the dense search (higher = better recall, slower).
             score_threshold: drop results scoring below it.
             shard_key: custom-sharding key to search (server / cluster).
+            rerank_candidates: hybrid mode, collections with ``multivector_quantization``: a middle
+                stage keeps the best ``rerank_candidates`` (K2, between ``limit`` and
+                ``prefetch_limit``) of the dense candidates by MaxSim on the *quantized*
+                multi-vectors, and the exact MaxSim rerank scores only those. Cheaper per candidate
+                than the exact rerank, so a larger ``prefetch_limit`` costs less. ``None`` (the
+                default): the exact rerank scores every dense candidate. It has no effect without
+                multi-vector quantization or on qdrant-client local mode (which ignores quantization
+                and reranks every candidate exactly, on the client).
 
         Returns:
             Hits, best first: MaxSim scores (hybrid, multivector) or cosine similarities (dense).
@@ -227,7 +236,10 @@ class MultiVectorCollection(AsyncCollectionMethods):
             >>> [(h.text, round(h.score, 2)) for h in col.search("late interaction", limit=2)]  # doctest: +SKIP
             [('MaxSim scores token by token.', 7.93), ('Qdrant stores vectors.', 5.1)]
         """
-        flow = self._search([query], None, mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key)
+        flow = self._search(
+            [query], None, mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key,
+            rerank_candidates=rerank_candidates,
+        )  # fmt: skip
         return self._run(flow)[0]
 
     def search_batch(
@@ -241,6 +253,7 @@ class MultiVectorCollection(AsyncCollectionMethods):
         hnsw_ef: int | None = None,
         score_threshold: float | None = None,
         shard_key: ShardKey | None = None,
+        rerank_candidates: int | None = None,
     ) -> list[list[SearchHit]]:
         """Several searches: one encode call for all queries, one batched query request.
 
@@ -248,8 +261,9 @@ class MultiVectorCollection(AsyncCollectionMethods):
         query, in order, equal to calling :meth:`search` for each.
         """
         flow = self._search(
-            listed(queries, "queries"), None, mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key
-        )
+            listed(queries, "queries"), None, mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key,
+            rerank_candidates=rerank_candidates,
+        )  # fmt: skip
         return self._run(flow)
 
     def search_by_vector(
@@ -264,6 +278,7 @@ class MultiVectorCollection(AsyncCollectionMethods):
         hnsw_ef: int | None = None,
         score_threshold: float | None = None,
         shard_key: ShardKey | None = None,
+        rerank_candidates: int | None = None,
     ) -> list[SearchHit]:
         """Search with precomputed query vectors (no encoder needed).
 
@@ -277,6 +292,8 @@ class MultiVectorCollection(AsyncCollectionMethods):
             hnsw_ef: HNSW beam width of the dense search.
             score_threshold: drop results scoring below it.
             shard_key: custom-sharding key (server / cluster).
+            rerank_candidates: hybrid mode: candidates kept for the exact rerank by MaxSim on the
+                quantized multi-vectors (see :meth:`search`).
 
         Returns:
             Hits, best first.
@@ -286,8 +303,9 @@ class MultiVectorCollection(AsyncCollectionMethods):
                 the expected one).
         """
         flow = self._search(
-            None, [(dense, multivector)], mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key
-        )
+            None, [(dense, multivector)], mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key,
+            rerank_candidates=rerank_candidates,
+        )  # fmt: skip
         return self._run(flow)[0]
 
     # -- reads, deletes, housekeeping -----------------------------------------------------------

@@ -114,9 +114,13 @@ class AsyncCollectionMethods(CollectionBase):
         hnsw_ef: int | None = None,
         score_threshold: float | None = None,
         shard_key: ShardKey | None = None,
+        rerank_candidates: int | None = None,
     ) -> list[SearchHit]:
         """Async twin of :meth:`MultiVectorCollection.search`."""
-        flow = self._search([query], None, mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key)
+        flow = self._search(
+            [query], None, mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key,
+            rerank_candidates=rerank_candidates,
+        )  # fmt: skip
         return (await self._arun(flow))[0]
 
     async def asearch_batch(
@@ -130,11 +134,13 @@ class AsyncCollectionMethods(CollectionBase):
         hnsw_ef: int | None = None,
         score_threshold: float | None = None,
         shard_key: ShardKey | None = None,
+        rerank_candidates: int | None = None,
     ) -> list[list[SearchHit]]:
         """Async twin of :meth:`MultiVectorCollection.search_batch`."""
         flow = self._search(
-            listed(queries, "queries"), None, mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key
-        )
+            listed(queries, "queries"), None, mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key,
+            rerank_candidates=rerank_candidates,
+        )  # fmt: skip
         return await self._arun(flow)
 
     async def asearch_by_vector(
@@ -149,11 +155,13 @@ class AsyncCollectionMethods(CollectionBase):
         hnsw_ef: int | None = None,
         score_threshold: float | None = None,
         shard_key: ShardKey | None = None,
+        rerank_candidates: int | None = None,
     ) -> list[SearchHit]:
         """Async twin of :meth:`MultiVectorCollection.search_by_vector`."""
         flow = self._search(
-            None, [(dense, multivector)], mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key
-        )
+            None, [(dense, multivector)], mode, limit, prefetch_limit, filter, hnsw_ef, score_threshold, shard_key,
+            rerank_candidates=rerank_candidates,
+        )  # fmt: skip
         return (await self._arun(flow))[0]
 
     async def aget(

@@ -204,10 +204,12 @@ class CollectionBase:
         hnsw_ef: int | None,
         score_threshold: float | None,
         shard_key: ShardKey | None,
+        rerank_candidates: int | None = None,
     ) -> flows.Flow[list[list[SearchHit]]]:
         return flows.search_flow(
             self._ctx, queries, vectors, mode=mode, limit=limit, prefetch_limit=prefetch_limit, flt=filter,
             hnsw_ef=hnsw_ef, score_threshold=score_threshold, shard_key=shard_key,
+            rerank_candidates=rerank_candidates,
         )  # fmt: skip
 
     def _get(self, ids: Iterable[str | int], with_vectors: bool, shard_key: ShardKey | None) -> flows.Flow[Any]:

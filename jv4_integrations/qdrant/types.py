@@ -23,6 +23,7 @@ __all__ = [
     "RawPoint",
     "SearchHit",
     "StoredPoint",
+    "uses_quantized_stage",
 ]
 
 Mode = Literal["hybrid", "dense", "multivector"]
@@ -61,6 +62,9 @@ class QueryPlan:
         hnsw_ef: HNSW beam width of the dense search (``None`` = backend default).
         score_threshold: drop results scoring below it.
         shard_key: custom-sharding key (server / cluster only).
+        rerank_candidates: hybrid mode only: how many of the ``prefetch_limit`` dense candidates
+            the exact MaxSim rerank sees (K2), picked by MaxSim on the *quantized* multi-vectors
+            when the collection has them (see :func:`uses_quantized_stage`). ``None`` = all of them.
     """
 
     mode: str
@@ -72,6 +76,26 @@ class QueryPlan:
     hnsw_ef: int | None = None
     score_threshold: float | None = None
     shard_key: ShardKey | None = None
+    rerank_candidates: int | None = None
+
+
+def uses_quantized_stage(plan: QueryPlan, schema: CollectionSchema, *, local: bool = False) -> bool:
+    """Whether a hybrid search runs the middle stage: MaxSim on the quantized multi-vectors of the dense
+    candidates, keeping the best ``plan.rerank_candidates`` for the exact rerank.
+
+    It runs only where it changes something: hybrid mode, ``rerank_candidates`` below ``prefetch_limit``,
+    a multi-vector with scalar or binary quantization, and an engine that keeps quantized vectors
+    (the embedded engine or a server; qdrant-client local mode ignores quantization and reranks every
+    dense candidate exactly). Without quantization, exact MaxSim over the best ``rerank_candidates``
+    by exact MaxSim would return what reranking all of them returns, so the stage is skipped.
+    """
+    return (
+        plan.mode == "hybrid"
+        and plan.rerank_candidates is not None
+        and plan.rerank_candidates < plan.prefetch_limit
+        and schema.multivector_quantization is not None
+        and not local
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from ..._optional import require
 from ...scoring import maxsim
 from ..payload import DOC_ID
 from ..schema import CollectionSchema, ReportedSchema, VectorSpec
-from ..types import PointData, QueryPlan, RawPoint
+from ..types import PointData, QueryPlan, RawPoint, uses_quantized_stage
 
 __all__ = [
     "create_kwargs",
@@ -205,12 +205,25 @@ def query_requests(plans: Sequence[QueryPlan], schema: CollectionSchema, *, loca
                 filter=plan.filter,
                 params=_params(m, plan, local=local),
             )
+            if uses_quantized_stage(plan, schema):  # (local mode reranked on the client above)
+                # middle stage: MaxSim on the quantized multi-vectors, no rescoring, keeps rerank_candidates
+                prefetch = m.Prefetch(
+                    prefetch=prefetch,
+                    query=_vec(plan.multivector),
+                    using=schema.multivector_name,
+                    limit=plan.rerank_candidates,
+                    filter=plan.filter,
+                    params=m.SearchParams(quantization=m.QuantizationSearchParams(ignore=False, rescore=False)),
+                )
             request = m.QueryRequest(
                 prefetch=prefetch,
                 query=_vec(plan.multivector),
                 using=schema.multivector_name,
                 limit=plan.limit,
                 score_threshold=plan.score_threshold,
+                # the rerank is exact: on a quantized multi-vector Qdrant would otherwise rank the
+                # candidates by their quantized scores and rescore only the top `limit`
+                params=m.SearchParams(quantization=m.QuantizationSearchParams(ignore=True)),
                 **common,
             )
         out.append(request)

@@ -29,7 +29,7 @@ from ...errors import JV4Error, StoreError
 from ..filters import to_edge_filter
 from ..payload import DOC_ID
 from ..schema import CollectionSchema, ReportedSchema, ShardKey, VectorSpec
-from ..types import PointData, QueryPlan, RawPoint
+from ..types import PointData, QueryPlan, RawPoint, uses_quantized_stage
 
 __all__ = ["OPTIMIZE_AFTER", "EdgeBackend", "collection_dir"]
 
@@ -332,11 +332,23 @@ class EdgeBackend:
             filter=flt,
             params=dense_params,
         )
+        if uses_quantized_stage(plan, s):
+            # middle stage: MaxSim on the quantized multi-vectors, no rescoring, keeps rerank_candidates
+            prefetch = edge.Prefetch(
+                limit=plan.rerank_candidates,
+                query=edge.Query.Nearest(plan.multivector, using=s.multivector_name),
+                prefetches=[prefetch],
+                filter=flt,
+                params=edge.SearchParams(quantization=edge.QuantizationSearchParams(ignore=False, rescore=False)),
+            )
         return edge.QueryRequest(
             limit=plan.limit,
             query=edge.Query.Nearest(plan.multivector, using=s.multivector_name),
             prefetches=[prefetch],
             filter=flt,
+            # the rerank is exact: on a quantized multi-vector the engine would otherwise rank the
+            # candidates by their quantized scores and rescore only the top `limit`
+            params=edge.SearchParams(quantization=edge.QuantizationSearchParams(ignore=True)),
             with_payload=True,
             score_threshold=plan.score_threshold,
         )

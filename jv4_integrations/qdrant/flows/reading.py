@@ -29,17 +29,26 @@ __all__ = [
 ]
 
 
-def check_mode(mode: str, limit: int, prefetch_limit: int) -> None:
+def check_mode(mode: str, limit: int, prefetch_limit: int, rerank_candidates: int | None = None) -> None:
     """Validate search options (``ValueError`` naming the valid values)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {list(MODES)}")
-    for name, value in (("limit", limit), ("prefetch_limit", prefetch_limit)):
+    values: list[tuple[str, Any]] = [("limit", limit), ("prefetch_limit", prefetch_limit)]
+    if rerank_candidates is not None:
+        values.append(("rerank_candidates", rerank_candidates))
+    for name, value in values:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if mode == "hybrid" and prefetch_limit < limit:
         raise ValueError(
             f"prefetch_limit ({prefetch_limit}) must be >= limit ({limit}) in hybrid mode: the MaxSim "
             "rerank only sees the dense candidates"
+        )
+    if mode == "hybrid" and rerank_candidates is not None and not limit <= rerank_candidates <= prefetch_limit:
+        raise ValueError(
+            f"rerank_candidates ({rerank_candidates}) must be between limit ({limit}) and prefetch_limit "
+            f"({prefetch_limit}) in hybrid mode: the exact MaxSim rerank sees rerank_candidates of the "
+            "prefetch_limit dense candidates"
         )
 
 
@@ -92,6 +101,7 @@ def make_plan(
     hnsw_ef: int | None,
     score_threshold: float | None,
     shard_key: ShardKey | None,
+    rerank_candidates: int | None = None,
 ) -> QueryPlan:
     """Validate query vectors against the schema and build a plan."""
     s = ctx.bound
@@ -114,6 +124,7 @@ def make_plan(
         hnsw_ef=hnsw_ef,
         score_threshold=score_threshold,
         shard_key=shard_key,
+        rerank_candidates=rerank_candidates if mode == "hybrid" else None,
     )
 
 
@@ -129,9 +140,10 @@ def search_flow(
     hnsw_ef: int | None,
     score_threshold: float | None,
     shard_key: ShardKey | None,
+    rerank_candidates: int | None = None,
 ) -> Flow[list[list[SearchHit]]]:
     """Encode queries once (both vectors from one forward pass), or take given vectors; run all searches."""
-    check_mode(mode, limit, prefetch_limit)
+    check_mode(mode, limit, prefetch_limit, rerank_candidates)
     resolved = yield from filter_flow(ctx, flt)
     if queries is not None:
         for i, q in enumerate(queries):
@@ -157,6 +169,7 @@ def search_flow(
             hnsw_ef=hnsw_ef,
             score_threshold=score_threshold,
             shard_key=shard_key,
+            rerank_candidates=rerank_candidates,
         )
         for d, m in vectors or ()
     ]
