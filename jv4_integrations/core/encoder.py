@@ -271,7 +271,8 @@ class JV4Encoder:
             output: ``"dense"``, ``"multivector"`` or ``"both"``.
             truncate_dim: Matryoshka size of the dense vectors (one of :attr:`dims`).
             batch_size: most rows per forward (default 64).
-            max_tokens_per_batch: most padded tokens per forward (default 16384).
+            max_tokens_per_batch: most padded tokens per forward (default 2048 on the CPU, 16384 on
+                a GPU).
             max_length: text token limit (default 32768); longer texts are cut with one warning.
             max_pixels: image pixel budget (default: the checkpoint's, 602112 = 768 image tokens).
             show_progress: show a tqdm bar.
@@ -288,7 +289,7 @@ class JV4Encoder:
                 valid ones).
             InputError: one or more bad items, each named by index and reason; nothing is computed.
         """
-        from .batching import DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS
+        from .batching import DEFAULT_BATCH_SIZE, default_max_tokens
         from .engine import Job
 
         task = self.check_options(prompt=prompt, task=task, output=output, truncate_dim=truncate_dim)
@@ -296,7 +297,7 @@ class JV4Encoder:
         _positive("max_length", max_length)
         batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
         _positive("batch_size", batch_size)
-        max_tokens = DEFAULT_MAX_TOKENS if max_tokens_per_batch is None else max_tokens_per_batch
+        max_tokens = default_max_tokens(self.device) if max_tokens_per_batch is None else max_tokens_per_batch
         _positive("max_tokens_per_batch", max_tokens)
         if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < _MIN_IMAGE_PIXELS):
             raise ValueError(
