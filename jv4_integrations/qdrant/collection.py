@@ -8,7 +8,7 @@ embedded engine (qdrant-edge, the default for single-machine use), or a qdrant-c
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ from ..errors import StoreError
 from . import flows
 from .backends import make_backend
 from .collection_async import AsyncCollectionMethods
-from .collection_base import DEFAULT_COLLECTION, listed, single_step
+from .collection_base import DEFAULT_COLLECTION, check_batch_size, listed, single_step
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -323,6 +323,53 @@ class MultiVectorCollection(AsyncCollectionMethods):
         """
         points: list[StoredPoint] = self._run(self._get(ids, with_vectors, shard_key))
         return points
+
+    def scroll(
+        self,
+        filter: Any = None,
+        *,
+        batch_size: int = 256,
+        with_vectors: bool = False,
+        shard_key: ShardKey | None = None,
+    ) -> Iterator[StoredPoint]:
+        """Every stored point (matching ``filter``), fetched ``batch_size`` at a time.
+
+        Points come in point-id order (not insertion order); points written or deleted while the
+        iteration runs may or may not be seen. For exports, migrations to another collection
+        (see "Moving to a cluster" in the docs) and listing by metadata.
+
+        Args:
+            filter: a metadata dict or a ``qdrant_client.models.Filter`` (``None``: every point).
+            batch_size: points per request.
+            with_vectors: include the stored dense and multi-vector arrays, as :meth:`get` does.
+            shard_key: custom-sharding key (server / cluster).
+
+        Yields:
+            :class:`~jv4_integrations.qdrant.StoredPoint` objects.
+
+        Raises:
+            ValueError: ``batch_size`` is not a positive int (raised at once); a bad filter raises
+                at the first iteration.
+
+        Example:
+            >>> texts = [p.text for p in col.scroll({"year": 2025})]  # doctest: +SKIP
+        """
+        check_batch_size(batch_size)
+        return self._scroll_pages(filter, batch_size, with_vectors, shard_key)
+
+    def _scroll_pages(
+        self, filter: Any, batch_size: int, with_vectors: bool, shard_key: ShardKey | None
+    ) -> Iterator[StoredPoint]:
+        offset: Any = None
+        while True:
+            points, offset = self._run(
+                flows.scroll_flow(
+                    self._ctx, filter, limit=batch_size, offset=offset, with_vectors=with_vectors, shard_key=shard_key
+                )
+            )
+            yield from points
+            if offset is None:
+                return
 
     def delete(
         self,

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import flows
 from .backends import is_async_client, make_backend
-from .collection_base import DEFAULT_COLLECTION, CollectionBase, listed, single_step
+from .collection_base import DEFAULT_COLLECTION, CollectionBase, check_batch_size, listed, single_step
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -170,6 +170,33 @@ class AsyncCollectionMethods(CollectionBase):
         """Async twin of :meth:`MultiVectorCollection.get`."""
         points: list[StoredPoint] = await self._arun(self._get(ids, with_vectors, shard_key))
         return points
+
+    def ascroll(
+        self,
+        filter: Any = None,
+        *,
+        batch_size: int = 256,
+        with_vectors: bool = False,
+        shard_key: ShardKey | None = None,
+    ) -> AsyncIterator[StoredPoint]:
+        """Async twin of :meth:`MultiVectorCollection.scroll`: ``async for point in col.ascroll(...)``."""
+        check_batch_size(batch_size)
+        return self._ascroll_pages(filter, batch_size, with_vectors, shard_key)
+
+    async def _ascroll_pages(
+        self, filter: Any, batch_size: int, with_vectors: bool, shard_key: ShardKey | None
+    ) -> AsyncIterator[StoredPoint]:
+        offset: Any = None
+        while True:
+            points, offset = await self._arun(
+                flows.scroll_flow(
+                    self._ctx, filter, limit=batch_size, offset=offset, with_vectors=with_vectors, shard_key=shard_key
+                )
+            )
+            for point in points:
+                yield point
+            if offset is None:
+                return
 
     async def adelete(
         self,

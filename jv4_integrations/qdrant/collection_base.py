@@ -26,11 +26,24 @@ if TYPE_CHECKING:
     from .schema import CollectionSchema, ShardKey
     from .types import SearchHit
 
-__all__ = ["DEFAULT_COLLECTION", "DEFAULT_MAX_REQUEST_BYTES", "CollectionBase", "listed", "single_step"]
+__all__ = [
+    "DEFAULT_COLLECTION",
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "CollectionBase",
+    "check_batch_size",
+    "listed",
+    "single_step",
+]
 
 T = TypeVar("T")
 #: Collection name used when none is given.
 DEFAULT_COLLECTION = "jv4"
+
+
+def check_batch_size(batch_size: object) -> None:
+    """``ValueError`` unless ``batch_size`` is a positive int."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
 
 
 def listed(items: Iterable[Any] | Sequence[Any], what: str) -> list[Any]:
@@ -166,8 +179,7 @@ class CollectionBase:
         items = listed(items, "items")
         check_columns(len(items), metadatas=metadatas, doc_ids=doc_ids, sources=sources)
         precheck_items(items)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_batch_size(batch_size)
         return flows.add_flow(
             self._ctx, items, ids=normalize_ids(ids, len(items)), metadatas=metadatas, doc_ids=doc_ids,
             sources=sources, batch_size=batch_size, show_progress=show_progress, skip_existing=skip_existing,

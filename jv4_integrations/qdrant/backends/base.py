@@ -55,6 +55,12 @@ class Backend(Protocol):
     def retrieve(self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None) -> list[RawPoint]:
         """Points by id (missing ids are skipped)."""
 
+    def scroll(
+        self, *, filter: Any, limit: int, offset: Any, with_vectors: bool, shard_key: ShardKey | None
+    ) -> tuple[list[RawPoint], Any]:
+        """One page of points in point-id order from ``offset`` (``None``: the start), and the next
+        page's offset (``None`` after the last page)."""
+
     def query(self, plans: Sequence[QueryPlan]) -> list[list[RawPoint]]:
         """Run searches; one result list per plan, best first."""
 
@@ -110,6 +116,11 @@ class AsyncBackend(Protocol):
 
     async def retrieve(self, ids: Sequence[str], *, with_vectors: bool, shard_key: ShardKey | None) -> list[RawPoint]:
         """Points by id."""
+
+    async def scroll(
+        self, *, filter: Any, limit: int, offset: Any, with_vectors: bool, shard_key: ShardKey | None
+    ) -> tuple[list[RawPoint], Any]:
+        """One page of points and the next page's offset."""
 
     async def query(self, plans: Sequence[QueryPlan]) -> list[list[RawPoint]]:
         """Run searches."""

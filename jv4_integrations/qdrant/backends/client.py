@@ -143,6 +143,17 @@ class ClientBackend(_Base):
             )
         return [common.raw_point(r, self.schema) for r in records]
 
+    def scroll(
+        self, *, filter: Any, limit: int, offset: Any, with_vectors: bool, shard_key: ShardKey | None
+    ) -> tuple[list[RawPoint], Any]:
+        names = [self.schema.dense_name, self.schema.multivector_name] if with_vectors else False
+        with self._lock, _errors("scrolling", self.name):
+            records, next_offset = self.client.scroll(
+                self.name, scroll_filter=filter, limit=limit, offset=offset, with_payload=True,
+                with_vectors=names, **self._selector(shard_key),
+            )  # fmt: skip
+        return [common.raw_point(r, self.schema) for r in records], next_offset
+
     def query(self, plans: Sequence[QueryPlan]) -> list[list[RawPoint]]:
         requests = common.query_requests(self._plans(plans), self.schema, local=self.local)
         if self.local:
@@ -232,6 +243,17 @@ class AsyncClientBackend(_Base):
                 self.name, ids=list(ids), with_payload=True, with_vectors=names, **self._selector(shard_key)
             )
         return [common.raw_point(r, self.schema) for r in records]
+
+    async def scroll(
+        self, *, filter: Any, limit: int, offset: Any, with_vectors: bool, shard_key: ShardKey | None
+    ) -> tuple[list[RawPoint], Any]:
+        names = [self.schema.dense_name, self.schema.multivector_name] if with_vectors else False
+        with _errors("scrolling", self.name):
+            records, next_offset = await self.client.scroll(
+                self.name, scroll_filter=filter, limit=limit, offset=offset, with_payload=True,
+                with_vectors=names, **self._selector(shard_key),
+            )  # fmt: skip
+        return [common.raw_point(r, self.schema) for r in records], next_offset
 
     async def query(self, plans: Sequence[QueryPlan]) -> list[list[RawPoint]]:
         requests = common.query_requests(self._plans(plans), self.schema, local=self.local)

@@ -303,6 +303,18 @@ class EdgeBackend:
         by_id = {str(r.id): self._raw(r) for r in records}
         return [by_id[i] for i in ids if i in by_id]
 
+    def scroll(
+        self, *, filter: Any, limit: int, offset: Any, with_vectors: bool, shard_key: ShardKey | None
+    ) -> tuple[list[RawPoint], Any]:
+        self._no_shard_key(shard_key)
+        edge = _edge()
+        names = [self.schema.dense_name, self.schema.multivector_name] if with_vectors else False
+        flt = to_edge_filter(filter) if filter is not None else None
+        request = edge.ScrollRequest(offset=offset, limit=limit, filter=flt, with_payload=True, with_vector=names)
+        with _errors("scrolling", self.name):
+            records, next_offset = self.shard.scroll(request)
+        return [self._raw(r) for r in records], next_offset
+
     def _request(self, plan: QueryPlan) -> Any:
         edge = _edge()
         s = self.schema

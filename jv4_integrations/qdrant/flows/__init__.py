@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .driver import Context, Flow, Step, adrive, drive
 from .opening import open_flow
-from .reading import count_flow, delete_flow, get_flow, info_flow, search_flow
+from .reading import count_flow, delete_flow, get_flow, info_flow, scroll_flow, search_flow
 from .writing import add_embeddings_flow, add_flow
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "get_flow",
     "info_flow",
     "open_flow",
+    "scroll_flow",
     "search_flow",
 ]

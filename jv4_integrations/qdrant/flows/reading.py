@@ -25,6 +25,7 @@ __all__ = [
     "get_flow",
     "info_flow",
     "make_plan",
+    "scroll_flow",
     "search_flow",
 ]
 
@@ -195,6 +196,19 @@ def get_flow(
             seen.add(pid)
             out.append(StoredPoint.from_raw(by_id[pid]))
     return out
+
+
+def scroll_flow(
+    ctx: Context, flt: Any, *, limit: int, offset: Any, with_vectors: bool, shard_key: ShardKey | None
+) -> Flow[tuple[list[StoredPoint], Any]]:
+    """One page of stored points (matching ``flt``) in point-id order, and the next page's offset
+    (``None`` after the last page)."""
+    resolved = yield from filter_flow(ctx, flt)
+    page: tuple[list[RawPoint], Any] = yield call(
+        "scroll", filter=resolved, limit=limit, offset=offset, with_vectors=with_vectors, shard_key=shard_key
+    )
+    raws, next_offset = page
+    return [StoredPoint.from_raw(r) for r in raws], next_offset
 
 
 def delete_flow(
