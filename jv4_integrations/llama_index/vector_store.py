@@ -29,7 +29,7 @@ from .._optional import require
 from ..qdrant.collection import DEFAULT_COLLECTION, MultiVectorCollection
 from ..qdrant.filters import resolve_filter
 from ..qdrant.schema import CollectionSchema
-from ..qdrant.types import MODES, Mode, SearchHit
+from ..qdrant.types import MODES, Mode, SearchHit, StoredPoint
 from .embedding import NODES_PER_CALL, JV4Embedding
 from .filters import query_filter
 from .node_vectors import both_vectors
@@ -372,22 +372,25 @@ class JV4QdrantVectorStore(BasePydanticVectorStore):
         return query_filter(filters, node_ids=node_ids)
 
     def get_nodes(self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None) -> list[BaseNode]:
-        """The stored nodes with these ids, in that order (ids not stored are skipped).
-
-        Raises:
-            NotImplementedError: ``filters`` or no ``node_ids``: reading by filter needs a scroll,
-                which :class:`MultiVectorCollection` does not offer.
+        """Stored nodes: by id (in that order; ids not stored are skipped), by metadata filters, or both
+        (the nodes with these ids that match); with neither, every node (read page by page).
         """
-        _check_get(node_ids, filters)
-        points = self._collection.get(node_ids or [])
+        if filters is None and node_ids is not None:
+            points = self._collection.get(node_ids)
+        else:
+            points = list(self._collection.scroll(query_filter(filters, node_ids=node_ids)))
+            points = _in_request_order(points, node_ids)
         return [node_from_point(p.id, p.item_id, p.text, p.metadata, p.modality, p.source, p.doc_id) for p in points]
 
     async def aget_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
     ) -> list[BaseNode]:
         """Async :meth:`get_nodes`."""
-        _check_get(node_ids, filters)
-        points = await self._collection.aget(node_ids or [])
+        if filters is None and node_ids is not None:
+            points = await self._collection.aget(node_ids)
+        else:
+            points = [p async for p in self._collection.ascroll(query_filter(filters, node_ids=node_ids))]
+            points = _in_request_order(points, node_ids)
         return [node_from_point(p.id, p.item_id, p.text, p.metadata, p.modality, p.source, p.doc_id) for p in points]
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
@@ -447,9 +450,9 @@ def _both(a: Any, b: Any) -> Any:
     return models.Filter(must=[a, b])
 
 
-def _check_get(node_ids: list[str] | None, filters: MetadataFilters | None) -> None:
-    if filters is not None or node_ids is None:
-        raise NotImplementedError(
-            "JV4QdrantVectorStore.get_nodes reads nodes by node_ids only (reading by filter needs a scroll, "
-            "which MultiVectorCollection does not offer)"
-        )
+def _in_request_order(points: list[StoredPoint], node_ids: list[str] | None) -> list[StoredPoint]:
+    """``points`` in the order of ``node_ids`` (scroll order when no ids were asked for)."""
+    if node_ids is None:
+        return points
+    by_id = {p.item_id: p for p in points}
+    return [by_id[i] for i in dict.fromkeys(node_ids) if i in by_id]

@@ -96,6 +96,28 @@ def test_metadata_filters(shared_store: JV4QdrantVectorStore, filters: MetadataF
     assert found(shared_store, filters) == expected
 
 
+@pytest.mark.parametrize(("filters", "expected"), CASES[:6], ids=[str(i) for i in range(6)])
+def test_get_nodes_by_filters_reads_what_a_query_finds(
+    shared_store: JV4QdrantVectorStore, filters: MetadataFilters, expected: set[str]
+) -> None:
+    nodes = shared_store.get_nodes(filters=filters)
+    assert sorted(n.node_id for n in nodes) == sorted(expected)  # each once
+    by_id = {n.node_id: n for n in shared_store.get_nodes(sorted(ALL))}
+    for node in nodes:  # the same nodes as reading them by id
+        assert node.get_content() == by_id[node.node_id].get_content() and node.metadata == by_id[node.node_id].metadata
+
+
+async def test_get_nodes_by_ids_and_filters_keeps_the_request_order(shared_store: JV4QdrantVectorStore) -> None:
+    recent = fs(f("year", 2021, ">="))  # t1, t2, t3, i1, i2
+    asked = ["i2", "t0", "t3", "missing", "t1", "i2"]
+    expected = ["i2", "t3", "t1"]  # matching ids, in request order, each once
+    assert [n.node_id for n in shared_store.get_nodes(asked, filters=recent)] == expected
+    assert [n.node_id for n in await shared_store.aget_nodes(asked, filters=recent)] == expected
+    assert {n.node_id for n in await shared_store.aget_nodes(filters=recent)} == {"t1", "t2", "t3", "i1", "i2"}
+    assert {n.node_id for n in shared_store.get_nodes()} == ALL  # neither: every node
+    assert shared_store.get_nodes(filters=fs(f("year", 3000, ">"))) == []
+
+
 def test_filters_apply_in_every_mode_and_with_restrictions(shared_store: JV4QdrantVectorStore) -> None:
     pets_or_food = fs(f("topic", ["pets", "food"], "in"))
     for mode in ("hybrid", "multivector"):
@@ -177,8 +199,6 @@ def test_bad_modes_and_options_are_clear_errors(shared_store: JV4QdrantVectorSto
             ValueError, match=f"mode '{mode}' needs query.query_str.*cannot be made from query_embedding"
         ):
             shared_store.query(VectorStoreQuery(query_embedding=[0.1] * 64), mode=mode)
-    with pytest.raises(NotImplementedError, match="reads nodes by node_ids only"):
-        shared_store.get_nodes(filters=fs(f("topic", "pets")))
 
 
 def test_nodes_without_a_usable_image_are_named_and_nothing_is_written(
