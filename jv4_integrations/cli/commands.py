@@ -75,6 +75,8 @@ class IndexStats:
     unchanged: int = 0
     items: int = 0
     removed: int = 0
+    pruned_files: int = 0
+    pruned_items: int = 0
     failures: list[SourceFailure] = field(default_factory=list)
 
 
@@ -121,6 +123,16 @@ def _remove_stale(collection: MultiVectorCollection, doc_id: str, keep: set[str]
     if count:
         collection.delete(filter=stale)
     return count
+
+
+def _prune(collection: MultiVectorCollection, paths: list[str], walked: list[Path | SourceFailure]) -> list[str]:
+    """Doc ids (absolute file paths) stored under ``paths`` whose file the walk no longer found."""
+    roots = [Path(p).resolve() for p in paths]
+    found = {str(entry.resolve()) for entry in walked if isinstance(entry, Path)}
+    stored = {p.doc_id for p in collection.scroll(batch_size=1024) if p.doc_id is not None}
+    return sorted(
+        doc for doc in stored - found if any(Path(doc) == root or root in Path(doc).parents for root in roots)
+    )
 
 
 def _batches(items: list[SourceItem], size: int) -> Iterator[list[SourceItem]]:
@@ -186,6 +198,15 @@ def run_index(args: argparse.Namespace) -> int:
             flush()
         finally:
             progress.close()
+        if args.prune:
+            gone = _prune(collection, args.paths, paths)
+            if gone:
+                from qdrant_client import models
+
+                of_gone = models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=gone))])
+                stats.pruned_items = collection.count(of_gone)
+                collection.delete(filter=of_gone)
+                stats.pruned_files = len(gone)
         total = collection.count()
     for failure in stats.failures:
         print(f"jv4: skipped {failure.path}: {failure.reason}", file=sys.stderr)
@@ -194,6 +215,11 @@ def run_index(args: argparse.Namespace) -> int:
         f"indexed {stats.files} file(s) in {seconds:.1f} s: {stats.changed} new or changed ({stats.items} item(s) "
         f"written), {stats.unchanged} unchanged, {len(stats.failures)} skipped"
         + (f", {stats.removed} stale item(s) removed" if stats.removed else "")
+        + (
+            f", {stats.pruned_items} item(s) of {stats.pruned_files} file(s) that are gone pruned"
+            if stats.pruned_files
+            else ""
+        )
         + f"; {_describe_location(args)} collection {args.collection!r} holds {total} item(s)"
     )
     return 1 if stats.failures else 0

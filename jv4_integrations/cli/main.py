@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--batch-size", type=int, default=16, help="items encoded per batch (default 16)")
     index.add_argument("--chunk-chars", type=int, default=1500, help="longest text chunk in characters")
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    index.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove the items of files indexed earlier under these PATHs that are gone "
+        "(deleted, renamed, or hidden); files that fail to load keep their items",
+    )
 
     search = commands.add_parser("search", help="search the index with text and/or an image")
     search.add_argument("query", nargs="?", default=None, help="the text query")

@@ -66,6 +66,30 @@ def test_second_run_adds_nothing_and_changes_are_picked_up(
     assert "holds 9 item(s)" in out
 
 
+def test_prune_removes_the_items_of_files_that_are_gone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
+) -> None:
+    store = tmp_path / "store"
+    other = tmp_path / "other.txt"
+    other.write_text("a file outside the indexed folder")
+    index(capsys, store, tiny_checkpoint, data, other)  # 9 items + 1
+    (data / "warranty.txt").unlink()
+    (data / "images" / "logo.jpg").rename(data / "images" / "brand.jpg")
+    (data / "spec-sheet.pdf").write_bytes(b"%PDF-1.4 broken")  # fails to load: its items are kept
+    code, out, _ = index(capsys, store, tiny_checkpoint, data)  # without --prune nothing is removed
+    assert "1 new or changed (1 item(s) written)" in out and "holds 11 item(s)" in out and "pruned" not in out
+    code, out, _ = index(capsys, store, tiny_checkpoint, data, extra=("--prune",))
+    assert code == 1  # the broken PDF is reported
+    assert "2 item(s) of 2 file(s) that are gone pruned" in out and "holds 9 item(s)" in out
+    code, out, _ = run(capsys, "search", "anything", "--store", str(store), "--json", "-k", "20")
+    paths = {r["path"] for r in json.loads(out)}
+    assert str(data / "warranty.txt") not in paths and str(data / "images" / "logo.jpg") not in paths
+    assert {str(data / "images" / "brand.jpg"), str(data / "spec-sheet.pdf"), str(other)} <= paths
+    other.unlink()  # an explicit file path that is gone
+    code, out, _ = index(capsys, store, tiny_checkpoint, other, extra=("--prune",))
+    assert "1 item(s) of 1 file(s) that are gone pruned" in out and "holds 8 item(s)" in out
+
+
 def test_bad_files_are_reported_and_skipped(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
 ) -> None:
