@@ -161,6 +161,7 @@ class MultiVectorCollection(AsyncCollectionMethods):
         sources: Sequence[str | None] | None = None,
         modalities: Sequence[str] | None = None,
         shard_key: ShardKey | None = None,
+        extras: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> list[str]:
         """Upsert precomputed vectors (e.g. from ``encoder.encode_documents(..., output="both")``).
 
@@ -176,6 +177,8 @@ class MultiVectorCollection(AsyncCollectionMethods):
             modalities: ``"text"`` / ``"image"`` / ``"mixed"`` per item (default: text when a
                 text is given, else image).
             shard_key: custom-sharding key (server / cluster).
+            extras: per item, adapter data that is not the caller's metadata, stored in the
+                payload's ``extra`` field (e.g. ``{"llama_index": {...}}``), or ``None``.
 
         Returns:
             The item ids, in input order.
@@ -184,7 +187,9 @@ class MultiVectorCollection(AsyncCollectionMethods):
             InputError: a vector of the wrong size or rank, NaN / inf, an unknown modality; every
                 bad item is named and nothing is written.
         """
-        flow = self._add_embeddings(dense, multivectors, texts, ids, metadatas, doc_ids, sources, modalities, shard_key)
+        flow = self._add_embeddings(
+            dense, multivectors, texts, ids, metadatas, doc_ids, sources, modalities, shard_key, extras
+        )
         return self._run(flow)
 
     # -- search ---------------------------------------------------------------------------------

@@ -98,9 +98,12 @@ class AsyncCollectionMethods(CollectionBase):
         sources: Sequence[str | None] | None = None,
         modalities: Sequence[str] | None = None,
         shard_key: ShardKey | None = None,
+        extras: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> list[str]:
         """Async twin of :meth:`MultiVectorCollection.add_embeddings`."""
-        flow = self._add_embeddings(dense, multivectors, texts, ids, metadatas, doc_ids, sources, modalities, shard_key)
+        flow = self._add_embeddings(
+            dense, multivectors, texts, ids, metadatas, doc_ids, sources, modalities, shard_key, extras
+        )
         return await self._arun(flow)
 
     async def asearch(

@@ -198,11 +198,12 @@ class CollectionBase:
         sources: Sequence[str | None] | None,
         modalities: Sequence[str] | None,
         shard_key: ShardKey | None,
+        extras: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> flows.Flow[list[str]]:
         return flows.add_embeddings_flow(
             self._ctx, dense, list(multivectors), texts=texts, ids=normalize_ids(ids, len(dense)),
             metadatas=metadatas, doc_ids=doc_ids, sources=sources, modalities=modalities, shard_key=shard_key,
-            max_request_bytes=self._max_request_bytes,
+            max_request_bytes=self._max_request_bytes, extras=extras,
         )  # fmt: skip
 
     def _search(

@@ -246,6 +246,7 @@ def vectors_to_points(
     doc_ids: Sequence[str | None] | None = None,
     sources: Sequence[str | None] | None = None,
     modalities: Sequence[str] | None = None,
+    extras: Sequence[Mapping[str, Any] | None] | None = None,
     offset: int = 0,
 ) -> list[PointData]:
     """Validate vectors and build points (every bad item is reported, none is written).
@@ -255,7 +256,7 @@ def vectors_to_points(
         multivectors: ``n`` arrays of ``(n_tokens_i, multivector_size)``.
         schema: the collection schema (sizes).
         collection: its name, for messages.
-        texts / ids / metadatas / doc_ids / sources / modalities: per-item payload pieces.
+        texts / ids / metadatas / doc_ids / sources / modalities / extras: per-item payload pieces.
         offset: index of the first item in the whole call.
 
     Returns:
@@ -274,6 +275,7 @@ def vectors_to_points(
         doc_ids=doc_ids,
         sources=sources,
         modalities=modalities,
+        extras=extras,
     )
     problems: list[InputProblem] = []
     points: list[PointData] = []
@@ -317,6 +319,7 @@ def vectors_to_points(
                 metadata=metadatas[i] if metadatas is not None else None,
                 source=sources[i] if sources is not None else None,
                 doc_id=doc_ids[i] if doc_ids is not None else None,
+                extra=extras[i] if extras is not None else None,
             )
         except ValueError as exc:
             problems.append(InputProblem(where, str(exc)))

@@ -10,6 +10,8 @@ One point = one item (a text, an image or a text+image item). Its payload is::
         "doc_id": str | None,      # the parent document, e.g. the PDF a page belongs to
         "item_id": str,            # the caller's id, or the item's content hash
         "jv4_schema": 1,           # version of this layout
+        "extra": dict,             # only when an adapter keeps data that is not the caller's
+                                   # metadata, under its name: {"llama_index": {...}}
     }
 
 Nothing internal is ever added to ``metadata``. Filters on the caller's metadata use the key path
@@ -25,6 +27,7 @@ from typing import Any, Literal
 
 __all__ = [
     "DOC_ID",
+    "EXTRA",
     "ITEM_ID",
     "METADATA",
     "MODALITIES",
@@ -51,8 +54,9 @@ SOURCE = "source"
 DOC_ID = "doc_id"
 ITEM_ID = "item_id"
 SCHEMA = "jv4_schema"
+EXTRA = "extra"
 
-#: Every top-level payload key, in the documented order.
+#: Every top-level payload key, in the documented order (:data:`EXTRA` is optional and not listed).
 PAYLOAD_FIELDS: tuple[str, ...] = (TEXT, METADATA, MODALITY, SOURCE, DOC_ID, ITEM_ID, SCHEMA)
 
 Modality = Literal["text", "image", "mixed"]
@@ -85,6 +89,7 @@ def build_payload(
     metadata: Mapping[str, Any] | None = None,
     source: str | None = None,
     doc_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build the payload of one point.
 
@@ -95,9 +100,11 @@ def build_payload(
         metadata: the caller's metadata (JSON-serialisable); copied, never modified.
         source: image path / URI reference (or a ``data:`` URI when the caller stores pixels).
         doc_id: the parent document id.
+        extra: adapter data that is not the caller's metadata (JSON-serialisable), keyed by the
+            adapter's name; stored under :data:`EXTRA` only when given.
 
     Returns:
-        A new dict with exactly the keys of :data:`PAYLOAD_FIELDS`.
+        A new dict with exactly the keys of :data:`PAYLOAD_FIELDS` (and :data:`EXTRA` when given).
 
     Raises:
         ValueError: an unknown modality, a non-dict metadata or a bad id.
@@ -110,7 +117,9 @@ def build_payload(
         raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
     if doc_id is not None and not isinstance(doc_id, str):
         raise ValueError(f"doc_id must be a str or None, got {doc_id!r}")
-    return {
+    if extra is not None and not isinstance(extra, Mapping):
+        raise ValueError(f"extra must be a dict or None, got {type(extra).__name__}")
+    payload = {
         TEXT: text,
         METADATA: dict(metadata) if metadata is not None else {},
         MODALITY: modality,
@@ -119,6 +128,9 @@ def build_payload(
         ITEM_ID: item_id,
         SCHEMA: PAYLOAD_SCHEMA_VERSION,
     }
+    if extra is not None:
+        payload[EXTRA] = dict(extra)
+    return payload
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,7 @@ class ParsedPayload:
         source: the image reference, or ``None``.
         doc_id: the parent document id, or ``None``.
         schema_version: the payload layout version (``None`` for foreign points).
+        extra: adapter data stored beside the metadata (``{}`` when none).
     """
 
     item_id: str
@@ -142,6 +155,7 @@ class ParsedPayload:
     source: str | None = None
     doc_id: str | None = None
     schema_version: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_payload(payload: Mapping[str, Any] | None) -> ParsedPayload:
@@ -156,6 +170,7 @@ def parse_payload(payload: Mapping[str, Any] | None) -> ParsedPayload:
     data = payload or {}
     metadata = data.get(METADATA)
     version = data.get(SCHEMA)
+    extra = data.get(EXTRA)
     return ParsedPayload(
         item_id=str(data.get(ITEM_ID) or ""),
         text=data.get(TEXT),
@@ -164,4 +179,5 @@ def parse_payload(payload: Mapping[str, Any] | None) -> ParsedPayload:
         source=data.get(SOURCE),
         doc_id=data.get(DOC_ID),
         schema_version=int(version) if isinstance(version, int) else None,
+        extra=dict(extra) if isinstance(extra, Mapping) else {},
     )

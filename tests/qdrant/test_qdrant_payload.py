@@ -256,3 +256,24 @@ def test_importing_the_package_loads_no_qdrant_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_extra_is_stored_only_when_given_and_read_back(store: Store, corpus: Corpus) -> None:
+    from jv4_integrations.errors import InputError
+    from jv4_integrations.qdrant.payload import PAYLOAD_FIELDS, build_payload, parse_payload
+
+    plain = build_payload(item_id="a", modality="text", text="t")
+    assert tuple(plain) == PAYLOAD_FIELDS and parse_payload(plain).extra == {}
+    rich = build_payload(item_id="a", modality="text", text="t", extra={"tool": {"k": [1, 2]}})
+    assert rich["extra"] == {"tool": {"k": [1, 2]}} and parse_payload(rich).extra == {"tool": {"k": [1, 2]}}
+    with pytest.raises(ValueError, match="extra must be a dict or None, got list"):
+        build_payload(item_id="a", modality="text", extra=[1])  # type: ignore[arg-type]
+
+    col = store.open(schema=SMALL)
+    extras: list[dict[str, Any] | None] = [{"tool": {"i": i}} if i % 2 else None for i in range(4)]
+    ids = col.add_embeddings(corpus.dense[:4], corpus.multivectors[:4], texts=corpus.texts[:4], extras=extras)
+    for point, extra in zip(col.get(ids), extras, strict=True):
+        assert point.payload.get("extra") == extra and point.metadata == {}  # never mixed into metadata
+    with pytest.raises(InputError, match=r"item 1: extra must be a dict or None, got str") as err:
+        col.add_embeddings(corpus.dense[4:6], corpus.multivectors[4:6], texts=corpus.texts[4:6], extras=[None, "x"])
+    assert len(err.value.problems) == 1 and col.count() == 4  # nothing written

@@ -151,6 +151,7 @@ def add_embeddings_flow(
     modalities: Any,
     shard_key: ShardKey | None,
     max_request_bytes: int,
+    extras: Any = None,
 ) -> Flow[list[str]]:
     """Validate precomputed vectors (all of them, before writing anything) and upsert them."""
     points = yield cpu(
@@ -165,6 +166,7 @@ def add_embeddings_flow(
         doc_ids=doc_ids,
         sources=sources,
         modalities=modalities,
+        extras=extras,
     )
     yield from _record_fields(ctx, metadatas)
     yield from _write(ctx, points, shard_key, max_request_bytes)
