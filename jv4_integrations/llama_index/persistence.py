@@ -10,10 +10,14 @@ A node is stored as one point (see :mod:`jv4_integrations.qdrant.payload`):
 - ``source`` = for image nodes, ``image_path``, else ``image_url``, else the base64 ``image`` as a
   ``data:`` URI (the only way to keep an in-memory image); ``None`` for text nodes.
 
+- ``extra`` = ``{"llama_index": {...}}``: what LlamaIndex needs beyond that: every relationship
+  (source, previous / next, parent / child), ``excluded_embed_metadata_keys`` /
+  ``excluded_llm_metadata_keys``, character offsets and the metadata / text templates.
+
 Reading a point back gives a ``TextNode`` (modality text) or an ``ImageNode`` (image, mixed) with
-that id, text, metadata and SOURCE relationship. What the schema has no place for is not kept:
-other relationships (previous / next / parent / child), ``excluded_*_metadata_keys``, templates,
-character offsets and the node class beyond text / image.
+that id, text, metadata, relationships and settings. Points written by the LangChain store or the
+command line have no ``extra``: their nodes get the SOURCE relationship from ``doc_id`` and default
+settings. Not kept: the node class beyond text / image.
 """
 
 from __future__ import annotations
@@ -21,16 +25,35 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, Node, NodeRelationship, RelatedNodeInfo, TextNode
 
 from ..core.inputs import Mixed
 
-__all__ = ["NodeColumns", "node_columns", "node_from_point"]
+if TYPE_CHECKING:
+    from ..qdrant.types import SearchHit, StoredPoint
+
+__all__ = ["EXTRA_KEY", "NodeColumns", "node_columns", "node_from_point"]
+
+logger = logging.getLogger(__name__)
+
+#: The key of this adapter's data in the payload's ``extra`` field.
+EXTRA_KEY = "llama_index"
+#: Node settings kept in ``extra`` (besides the relationships).
+_SETTINGS = (
+    "excluded_embed_metadata_keys",
+    "excluded_llm_metadata_keys",
+    "start_char_idx",
+    "end_char_idx",
+    "metadata_template",
+    "metadata_separator",
+    "text_template",
+)
 
 _URL_SCHEMES = ("http", "https", "file")
 
@@ -45,6 +68,7 @@ class NodeColumns:
     doc_ids: list[str | None]
     sources: list[str | None]
     modalities: list[str]
+    extras: list[dict[str, Any]]
 
 
 def _modality(item: Any) -> str:
@@ -103,7 +127,38 @@ def node_columns(nodes: Sequence[BaseNode], items: Sequence[Any]) -> NodeColumns
         doc_ids=[node.ref_doc_id for node in nodes],
         sources=sources,
         modalities=modalities,
+        extras=[{EXTRA_KEY: _node_extra(node)} for node in nodes],
     )
+
+
+def _node_extra(node: BaseNode) -> dict[str, Any]:
+    """The node's relationships and settings, JSON-ready."""
+    relationships = {
+        rel.value: [i.to_dict() for i in info] if isinstance(info, list) else info.to_dict()
+        for rel, info in node.relationships.items()
+    }
+    return {"relationships": relationships, **{k: getattr(node, k) for k in _SETTINGS if hasattr(node, k)}}
+
+
+def _restore(extra: Mapping[str, Any], node_id: str) -> dict[str, Any] | None:
+    """Constructor keywords from a stored ``extra``; ``None`` (logged) when it cannot be read."""
+    data = extra.get(EXTRA_KEY)
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        relationships: dict[NodeRelationship, Any] = {}
+        for key, info in (data.get("relationships") or {}).items():
+            rel = NodeRelationship(key)
+            relationships[rel] = (
+                [RelatedNodeInfo.from_dict(dict(i)) for i in info]
+                if isinstance(info, list)
+                else RelatedNodeInfo.from_dict(dict(info))
+            )
+    except (ValueError, TypeError, KeyError) as exc:
+        logger.warning("node %s: stored relationships could not be read (%s); keeping SOURCE only", node_id, exc)
+        return None
+    settings = {k: data[k] for k in _SETTINGS if k in data}
+    return {"relationships": relationships, **settings}
 
 
 def _image_fields(source: str | None) -> dict[str, Any]:
@@ -122,25 +177,36 @@ def _image_fields(source: str | None) -> dict[str, Any]:
     return {"image_path": source}
 
 
-def node_from_point(
-    point_id: str,
-    item_id: str,
-    text: str | None,
-    metadata: dict[str, Any],
-    modality: str,
-    source: str | None,
-    doc_id: str | None,
-) -> BaseNode:
-    """Rebuild a node from a stored point's payload fields (a ``SearchHit`` or ``StoredPoint``).
+def node_from_point(point: SearchHit | StoredPoint) -> BaseNode:
+    """Rebuild a node from a stored point (a ``SearchHit`` or a ``StoredPoint``).
 
-    Example:
-        >>> node_from_point("p", "n1", "hello", {"k": 1}, "text", None, "doc-1").ref_doc_id
-        'doc-1'
+    Args:
+        point: the point, as the collection returns it.
+
+    Returns:
+        A ``TextNode`` (modality text) or an ``ImageNode`` with the point's id, text, metadata and,
+        when stored, its relationships and settings.
     """
-    relationships = {NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc_id)} if doc_id else {}
-    node_id = item_id or point_id  # a point jv4 did not write has no item_id
-    if modality == "text":
-        return TextNode(id_=node_id, text=text or "", metadata=metadata, relationships=relationships)
-    return ImageNode(
-        id_=node_id, text=text or "", metadata=metadata, relationships=relationships, **_image_fields(source)
-    )
+    from ..qdrant.payload import parse_payload
+
+    node_id = point.item_id or point.id  # a point jv4 did not write has no item_id
+    restored = _restore(parse_payload(point.payload).extra, node_id) or {}
+    relationships = dict(restored.pop("relationships", {}))
+    if point.doc_id and NodeRelationship.SOURCE not in relationships:
+        relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=point.doc_id)
+    try:
+        return _node(point, node_id, relationships, restored)
+    except ValueError as exc:  # pydantic: stored settings this LlamaIndex version does not accept
+        if not restored:
+            raise
+        logger.warning("node %s: stored settings could not be applied (%s); using the defaults", node_id, exc)
+        return _node(point, node_id, relationships, {})
+
+
+def _node(
+    point: SearchHit | StoredPoint, node_id: str, relationships: dict[NodeRelationship, Any], settings: dict[str, Any]
+) -> BaseNode:
+    common = {"id_": node_id, "text": point.text or "", "metadata": point.metadata, "relationships": relationships}
+    if point.modality == "text":
+        return TextNode(**common, **settings)
+    return ImageNode(**common, **settings, **_image_fields(point.source))

@@ -226,6 +226,7 @@ class JV4QdrantVectorStore(BasePydanticVectorStore):
                 "metadatas": columns.metadatas,
                 "doc_ids": columns.doc_ids,
                 "sources": columns.sources,
+                "extras": columns.extras,
                 "modalities": columns.modalities,
             },
         )
@@ -325,7 +326,7 @@ class JV4QdrantVectorStore(BasePydanticVectorStore):
 
     @staticmethod
     def _result(hits: list[SearchHit]) -> VectorStoreQueryResult:
-        nodes = [node_from_point(h.id, h.item_id, h.text, h.metadata, h.modality, h.source, h.doc_id) for h in hits]
+        nodes = [node_from_point(h) for h in hits]
         return VectorStoreQueryResult(nodes=nodes, similarities=[h.score for h in hits], ids=[n.node_id for n in nodes])
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
@@ -380,7 +381,7 @@ class JV4QdrantVectorStore(BasePydanticVectorStore):
         else:
             points = list(self._collection.scroll(query_filter(filters, node_ids=node_ids)))
             points = _in_request_order(points, node_ids)
-        return [node_from_point(p.id, p.item_id, p.text, p.metadata, p.modality, p.source, p.doc_id) for p in points]
+        return [node_from_point(p) for p in points]
 
     async def aget_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
@@ -391,7 +392,7 @@ class JV4QdrantVectorStore(BasePydanticVectorStore):
         else:
             points = [p async for p in self._collection.ascroll(query_filter(filters, node_ids=node_ids))]
             points = _in_request_order(points, node_ids)
-        return [node_from_point(p.id, p.item_id, p.text, p.metadata, p.modality, p.source, p.doc_id) for p in points]
+        return [node_from_point(p) for p in points]
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of a document (``node.ref_doc_id``, stored as ``doc_id``)."""

@@ -78,7 +78,9 @@ def test_nodes_round_trip_through_the_shared_payload_schema(
     points = {p.item_id: p for p in store.client.get([n.node_id for n in nodes])}
     text, image = points["text-0"], points["image-path"]
     assert text.payload["metadata"] == {"topic": "pets", "secret": "not embedded"}  # verbatim, nothing added
-    assert set(text.payload) == {"text", "metadata", "modality", "source", "doc_id", "item_id", "jv4_schema"}
+    assert set(text.payload) == {"text", "metadata", "modality", "source", "doc_id", "item_id", "jv4_schema", "extra"}
+    assert set(text.payload["extra"]) == {"llama_index"}  # the adapter's own slot, beside the metadata
+    assert text.payload["extra"]["llama_index"]["relationships"]["1"]["node_id"] == "doc-1"  # SOURCE
     assert (text.text, text.modality, text.source, text.doc_id) == (TEXTS[0], "text", None, "doc-1")
     assert (image.text, image.modality, image.source) == (None, "image", str(image_paths[0]))
     assert points["image-b64"].source.startswith("data:image/png;base64,")
