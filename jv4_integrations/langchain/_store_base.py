@@ -15,6 +15,7 @@ from langchain_core.documents import Document
 from langchain_core.runnables.config import run_in_executor
 from langchain_core.vectorstores import VectorStore
 
+from ..qdrant.collection_base import ENCODE_OPTIONS
 from ._store_support import (
     QueryVectors,
     SearchOptions,
@@ -106,6 +107,7 @@ class StoreBase(VectorStore):
             "batch_size": kwargs.get("batch_size", self._batch_size),
             "show_progress": kwargs.get("show_progress", False),
             "allow_urls": self._embedding.allow_urls,
+            "encode_kwargs": self._encode_options(query=False),
         }
 
     def _document(self, point: SearchHit | StoredPoint) -> Document:
@@ -133,7 +135,17 @@ class StoreBase(VectorStore):
         col = self._collection
         encoder = col.encoder
         assert encoder is not None  # checked at construction
-        return encode_query(encoder, query, output=output, dense_size=col.schema.dense_size, task=col.task)
+        return encode_query(
+            encoder, query, output=output, dense_size=col.schema.dense_size, task=col.task,
+            options=self._encode_options(query=True),
+        )  # fmt: skip
+
+    def _encode_options(self, *, query: bool) -> dict[str, Any]:
+        """The embedding's ``encode_kwargs`` (plus ``query_encode_kwargs`` for queries) that the
+        collection's encode calls take (``show_progress`` is the store's own option)."""
+        emb = self._embedding
+        given = {**emb.encode_kwargs, **emb.query_encode_kwargs} if query else emb.encode_kwargs
+        return {k: v for k, v in given.items() if k in ENCODE_OPTIONS}
 
     def _query(
         self, query: str, k: int, kwargs: dict[str, Any], method: str, *, mmr: bool = False

@@ -131,16 +131,25 @@ class QueryVectors:
         return 0 if self.multivector is None else int(self.multivector.shape[0])
 
 
-def encode_query(encoder: JV4Encoder, query: Any, *, output: str, dense_size: int, task: str | None) -> QueryVectors:
+def encode_query(
+    encoder: JV4Encoder,
+    query: Any,
+    *,
+    output: str,
+    dense_size: int,
+    task: str | None,
+    options: Mapping[str, Any] | None = None,
+) -> QueryVectors:
     """Encode one text query with the query prompt: ``output`` ``"dense"``, ``"multivector"`` or ``"both"``.
 
-    The same call the collection makes for ``search(query)``, so results are identical.
+    The same call the collection makes for ``search(query)``, so results are identical; ``options``
+    are more ``encode`` options (the embedding's ``encode_kwargs`` for queries).
     """
     if not isinstance(query, str):
         raise InputError([InputProblem(0, f"expected a str query, got {type(query).__name__}")], what="query")
     if not query.strip():
         raise InputError([InputProblem(0, f"empty query {query!r}")], what="query")
-    result = encoder.encode_queries([query], output=output, truncate_dim=dense_size, task=task)
+    result = encoder.encode_queries([query], output=output, truncate_dim=dense_size, task=task, **(options or {}))
     dense = None if result.dense is None else np.asarray(result.dense[0], dtype=np.float32)
     multi = None if result.multivector is None else np.asarray(result.multivector[0], dtype=np.float32)
     return QueryVectors(dense, multi)

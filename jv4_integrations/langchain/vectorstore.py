@@ -9,7 +9,6 @@ write the same collections. Searches run in ``"hybrid"`` (dense prefetch, MaxSim
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
     from ..qdrant.types import Mode
 
 __all__ = ["JV4QdrantVectorStore"]
-
-logger = logging.getLogger(__name__)
 
 
 class JV4QdrantVectorStore(AsyncStoreMethods):
@@ -137,11 +134,6 @@ class JV4QdrantVectorStore(AsyncStoreMethods):
                 check_filters=check_filters,
             )  # fmt: skip
             self._owns_collection = True
-        if embedding.encode_kwargs or embedding.query_encode_kwargs:
-            logger.warning(
-                "JV4QdrantVectorStore encodes with the embedding's model, task and dimensions; its encode_kwargs "
-                "and query_encode_kwargs apply to embed_documents/embed_query only"
-            )
         self._collection = collection
         self._embedding = embedding
         self._batch_size = batch_size or embedding.batch_size or 32

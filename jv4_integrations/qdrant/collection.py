@@ -109,6 +109,7 @@ class MultiVectorCollection(AsyncCollectionMethods):
         store_images: bool = False,
         allow_urls: bool = False,
         shard_key: ShardKey | None = None,
+        encode_kwargs: Mapping[str, Any] | None = None,
     ) -> list[str]:
         """Encode items as documents and upsert them; both vectors come from one forward pass per chunk.
 
@@ -129,6 +130,8 @@ class MultiVectorCollection(AsyncCollectionMethods):
             store_images: keep image pixels in ``source`` as a PNG ``data:`` URI.
             allow_urls: fetch ``ImageRef("http(s)://…")`` items.
             shard_key: custom-sharding key of the points (server / cluster).
+            encode_kwargs: more options of the encode call: ``max_length``, ``max_pixels``,
+                ``max_tokens_per_batch``, ``image_limits`` (see :meth:`JV4Encoder.encode`).
 
         Returns:
             The item ids, in input order (the caller's ids, or ``"sha256:…"`` content hashes).
@@ -138,6 +141,7 @@ class MultiVectorCollection(AsyncCollectionMethods):
                 missing files are found before anything is written; an undecodable image stops the
                 call at its chunk (earlier chunks are written; fix it and run the call again).
             StoreError: no encoder, a uint8 collection, or a storage failure.
+            TypeError: an ``encode_kwargs`` key that is not one of the options above.
 
         Example:
             >>> col.add(["a text", ImageRef("scan.png")], metadatas=[{"lang": "en"}, {}])  # doctest: +SKIP
@@ -145,7 +149,7 @@ class MultiVectorCollection(AsyncCollectionMethods):
         """
         flow = self._add(
             items, ids, metadatas, doc_ids, sources, batch_size, show_progress, skip_existing, store_images,
-            allow_urls, shard_key,
+            allow_urls, shard_key, encode_kwargs,
         )  # fmt: skip
         return self._run(flow)
 

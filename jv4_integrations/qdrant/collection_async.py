@@ -78,11 +78,12 @@ class AsyncCollectionMethods(CollectionBase):
         store_images: bool = False,
         allow_urls: bool = False,
         shard_key: ShardKey | None = None,
+        encode_kwargs: Mapping[str, Any] | None = None,
     ) -> list[str]:
         """Async twin of :meth:`MultiVectorCollection.add`."""
         flow = self._add(
             items, ids, metadatas, doc_ids, sources, batch_size, show_progress, skip_existing, store_images,
-            allow_urls, shard_key,
+            allow_urls, shard_key, encode_kwargs,
         )  # fmt: skip
         return await self._arun(flow)
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_COLLECTION",
     "DEFAULT_MAX_REQUEST_BYTES",
+    "ENCODE_OPTIONS",
     "CollectionBase",
     "check_batch_size",
     "listed",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: Options of the encode call that ``add`` passes on (``encode_kwargs``); the others are its own.
+ENCODE_OPTIONS: tuple[str, ...] = ("max_length", "max_pixels", "max_tokens_per_batch", "image_limits")
 #: Collection name used when none is given.
 DEFAULT_COLLECTION = "jv4"
 
@@ -175,16 +178,20 @@ class CollectionBase:
         store_images: bool,
         allow_urls: bool,
         shard_key: ShardKey | None,
+        encode_kwargs: Mapping[str, Any] | None = None,
     ) -> flows.Flow[list[str]]:
         items = listed(items, "items")
         check_columns(len(items), metadatas=metadatas, doc_ids=doc_ids, sources=sources)
         precheck_items(items)
         check_batch_size(batch_size)
+        unknown = sorted(set(encode_kwargs or {}) - set(ENCODE_OPTIONS))
+        if unknown:
+            raise TypeError(f"unsupported encode_kwargs {unknown}; add() accepts {list(ENCODE_OPTIONS)}")
         return flows.add_flow(
             self._ctx, items, ids=normalize_ids(ids, len(items)), metadatas=metadatas, doc_ids=doc_ids,
             sources=sources, batch_size=batch_size, show_progress=show_progress, skip_existing=skip_existing,
             store_images=store_images, allow_urls=allow_urls, shard_key=shard_key,
-            max_request_bytes=self._max_request_bytes,
+            max_request_bytes=self._max_request_bytes, encode_kwargs=dict(encode_kwargs or {}),
         )  # fmt: skip
 
     def _add_embeddings(

@@ -175,16 +175,34 @@ def test_bad_arguments_are_rejected_naming_the_valid_ones(
     assert store.collection.count() == len(TEXTS)  # nothing above wrote anything
 
 
-def test_encode_kwargs_of_the_embedding_are_reported_as_unused_by_the_store(
-    tiny_params: dict[str, Any], caplog: pytest.LogCaptureFixture
+def test_the_embeddings_encode_kwargs_apply_to_stored_items_and_queries(
+    tiny_params: dict[str, Any], encoder: JV4Encoder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="jv4_integrations.langchain.vectorstore"):
-        JV4QdrantVectorStore(embedding=JV4Embeddings(**tiny_params), location=":memory:").close()
-        assert caplog.records == []
-        emb = JV4Embeddings(**tiny_params, encode_kwargs={"max_length": 64})
-        JV4QdrantVectorStore(embedding=emb, location=":memory:").close()
-    assert [r.levelname for r in caplog.records] == ["WARNING"]
-    assert "encode_kwargs and query_encode_kwargs apply to embed_documents/embed_query only" in caplog.text
+    emb = JV4Embeddings(
+        **tiny_params, dimensions=32, encode_kwargs={"max_length": 12, "show_progress": False},
+        query_encode_kwargs={"max_length": 5},
+    )  # fmt: skip
+    long_texts = [t + " " + t for t in TEXTS[:3]]  # longer than 12 tokens: cut
+    with caplog.at_level(logging.WARNING):
+        store = JV4QdrantVectorStore(embedding=emb, location=":memory:")
+        store.add_texts(long_texts, ids=["a", "b", "c"])
+    docs = encoder.encode_documents(long_texts, output="both", truncate_dim=32, max_length=12)
+    for k, point in enumerate(store.collection.get(["a", "b", "c"], with_vectors=True)):
+        np.testing.assert_allclose(point.dense, docs.dense[k], atol=1e-5)  # as embed_documents gives them
+        np.testing.assert_allclose(point.multivector, docs.multivector[k], atol=1e-5)
+        np.testing.assert_allclose(point.dense, emb.embed_documents([long_texts[k]])[0], atol=1e-5)
+    query = "what does the lighthouse keeper do every night of the year"
+    q = encoder.encode_queries([query], output="both", truncate_dim=32, max_length=5)
+    assert q.multivector[0].shape[0] <= 5  # the query option, not the document one
+    hits = store.similarity_search_with_score(query, k=3, mode="multivector")
+    expected = {pid: float((q.multivector[0] @ docs.multivector[k].T).max(axis=1).sum()) for k, pid in enumerate("abc")}
+    assert [d.id for d, _ in hits] == sorted(expected, key=lambda pid: -expected[pid])
+    np.testing.assert_allclose([s for _, s in hits], sorted(expected.values(), reverse=True), rtol=1e-5)
+    dense_hits = store.similarity_search_with_score(query, k=1, mode="dense")
+    top = store.collection.get([dense_hits[0][0].id or ""], with_vectors=True)[0]
+    np.testing.assert_allclose(dense_hits[0][1], float(np.dot(emb.embed_query(query), top.dense)), rtol=1e-5)
+    store.close()
+    assert not [r for r in caplog.records if r.name.startswith("jv4_integrations.langchain")]
 
 
 def test_missing_langchain_core_names_the_pip_extra(monkeypatch: pytest.MonkeyPatch) -> None:

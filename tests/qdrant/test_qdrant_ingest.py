@@ -233,3 +233,19 @@ def test_delete_with_an_empty_filter_is_refused_and_deletes_nothing(tmp_path) ->
         with pytest.raises(ValueError, match="empty filter"):
             col.delete(filter={})
         assert col.count() == 2
+
+
+def test_encode_kwargs_reach_the_encode_call(store: Store, encoder: Any, image_factory: Any) -> None:
+    col = store.open(encoder=encoder, schema=SCHEMA)
+    items = ["a long passage " * 20, image_factory(3)]
+    options = {"max_length": 9, "max_pixels": 28 * 28 * 4}
+    ids = col.add(items, ids=["t", "i"], encode_kwargs=options)
+    ref = encoder.encode_documents(items, output="both", truncate_dim=32, **options)
+    for k, point in enumerate(col.get(ids, with_vectors=True)):
+        np.testing.assert_allclose(point.multivector, ref.multivector[k], atol=1e-5)
+        np.testing.assert_allclose(point.dense, ref.dense[k], atol=1e-5)
+    plain = encoder.encode_documents(items, output="multivector", truncate_dim=32)
+    assert [m.shape[0] for m in ref.multivector] != [m.shape[0] for m in plain.multivector]  # the options mattered
+    with pytest.raises(TypeError, match=r"unsupported encode_kwargs \['task'\]; add\(\) accepts \['max_length'"):
+        col.add(["x"], encode_kwargs={"task": "code"})
+    assert col.count() == 2

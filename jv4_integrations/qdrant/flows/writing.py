@@ -62,6 +62,7 @@ def add_flow(
     allow_urls: bool,
     shard_key: ShardKey | None,
     max_request_bytes: int,
+    encode_kwargs: Mapping[str, Any] | None = None,
 ) -> Flow[list[str]]:
     """Encode items chunk by chunk (one forward pass per chunk gives both vectors) and upsert them."""
     enc = ctx.require_encoder("add()")
@@ -111,6 +112,7 @@ def add_flow(
                     output="both",
                     truncate_dim=schema.dense_size,
                     task=ctx.task,
+                    **(encode_kwargs or {}),
                 )
                 metas = [metadatas[start + i] for i in todo] if metadatas is not None else None
                 points = vectors_to_points(
