@@ -1,4 +1,9 @@
-"""One shared encoder per checkpoint, device, dtype and precision in the process."""
+"""One shared encoder per checkpoint, device, dtype and precision in the process.
+
+Requests are keyed by what the caller passed (name or path, revision, cache) and, once resolved, by
+the checkpoint directory itself: a Hub id and the path of its cached snapshot (or a symlink to a
+local copy) give the same instance instead of loading the weights twice.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ _Key = tuple[Any, ...]
 _lock = threading.Lock()
 _instances: dict[_Key, Any] = {}
 _loading: dict[_Key, threading.Lock] = {}
+#: The same encoders, keyed by the resolved checkpoint directory and placement.
+_by_files: dict[_Key, Any] = {}
 
 
 def _identity(name_or_path: str | os.PathLike[str]) -> str:
@@ -62,6 +69,19 @@ def shared_encoder(
             found = _instances.get(key)
         if found is not None:
             return found  # type: ignore[no-any-return]
+        from .hub import resolve_checkpoint_dir
+
+        root = resolve_checkpoint_dir(
+            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only
+        )
+        files_key: _Key = (str(root.resolve()), placement.device, placement.dtype, placement.precision, merged_task)
+        with _lock:
+            same_files = _by_files.get(files_key)
+            if same_files is not None:
+                logger.info("%s resolves to %s, already loaded: sharing that encoder", name_or_path, root)
+                _instances[key] = same_files
+                _loading.pop(key, None)
+                return same_files  # type: ignore[no-any-return]
         encoder = cls.from_pretrained(
             name_or_path,
             revision=revision,
@@ -74,6 +94,7 @@ def shared_encoder(
         )
         with _lock:
             _instances[key] = encoder
+            _by_files[files_key] = encoder
             _loading.pop(key, None)
         return encoder  # type: ignore[return-value]
 
@@ -81,6 +102,7 @@ def shared_encoder(
 def clear_shared() -> int:
     """Forget every shared encoder (they are freed once no one else holds them); returns how many."""
     with _lock:
-        count = len(_instances)
+        count = len(set(map(id, _instances.values())))
         _instances.clear()
+        _by_files.clear()
     return count

@@ -112,3 +112,14 @@ def test_merged_variant_without_a_known_task_asks_for_it(merged_retrieval: Path,
         JV4Encoder.from_pretrained(str(anonymous), device="cpu")
     enc = JV4Encoder.from_pretrained(str(anonymous), device="cpu", merged_task="retrieval")
     assert enc.default_task == "retrieval"
+
+
+def test_a_hub_id_and_its_snapshot_path_share_one_encoder(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    snapshot = _fake_hub_cache(tmp_path, "someone/jv4-shared", tiny_checkpoint)
+    link = tmp_path / "link-to-snapshot"
+    link.symlink_to(snapshot, target_is_directory=True)
+    by_id = JV4Encoder.shared("someone/jv4-shared", cache_dir=tmp_path, local_files_only=True, device="cpu")
+    assert JV4Encoder.shared(snapshot, device="cpu") is by_id  # the same files: loaded once
+    assert JV4Encoder.shared(str(link), device="cpu") is by_id
+    assert JV4Encoder.shared(snapshot, device="cpu", precision="reference") is not by_id  # another placement
+    assert by_id.name_or_path == "someone/jv4-shared"
