@@ -40,7 +40,14 @@ __all__ = [
 ]
 
 #: Keyword arguments the search methods take besides ``k``.
-SEARCH_OPTIONS: tuple[str, ...] = ("mode", "filter", "prefetch_limit", "score_threshold", "hnsw_ef")
+SEARCH_OPTIONS: tuple[str, ...] = (
+    "mode",
+    "filter",
+    "prefetch_limit",
+    "score_threshold",
+    "hnsw_ef",
+    "rerank_candidates",
+)
 
 
 def check_mode(mode: Any) -> str:
@@ -74,6 +81,7 @@ class SearchOptions:
     filter: Any = None
     score_threshold: float | None = None
     hnsw_ef: int | None = None
+    rerank_candidates: int | None = None
 
     def collection_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``search_by_vector`` (without the vectors)."""
@@ -84,6 +92,7 @@ class SearchOptions:
             "filter": self.filter,
             "score_threshold": self.score_threshold,
             "hnsw_ef": self.hnsw_ef,
+            "rerank_candidates": self.rerank_candidates,
         }
 
 
@@ -115,6 +124,7 @@ def search_options(
         filter=kwargs.get("filter"),
         score_threshold=kwargs.get("score_threshold"),
         hnsw_ef=kwargs.get("hnsw_ef"),
+        rerank_candidates=kwargs.get("rerank_candidates"),
     )
 
 

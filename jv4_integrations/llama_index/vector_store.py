@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 #: Where the store lives when no location is given (the command line's default store too).
 DEFAULT_LOCATION = "./jv4-data"
 #: Per-query options (``vector_store_kwargs`` of a retriever, or keyword arguments of ``query``).
-QUERY_OPTIONS: tuple[str, ...] = ("mode", "prefetch_limit", "filter", "node_ids")
+QUERY_OPTIONS: tuple[str, ...] = ("mode", "prefetch_limit", "filter", "node_ids", "hnsw_ef", "rerank_candidates")
 
 
 def _check_mode(mode: Any) -> Mode:
@@ -306,6 +306,8 @@ class JV4QdrantVectorStore(BasePydanticVectorStore):
             "limit": limit,
             "prefetch_limit": max(prefetch, limit) if isinstance(prefetch, int) else prefetch,
             "filter": flt,
+            "hnsw_ef": kwargs.get("hnsw_ef"),
+            "rerank_candidates": kwargs.get("rerank_candidates"),
         }
 
     def _query_vectors(self, query: VectorStoreQuery, mode: str) -> dict[str, Any]:

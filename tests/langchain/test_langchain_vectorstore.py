@@ -290,6 +290,26 @@ def test_mode_per_store_and_per_call(tiny_params: dict[str, Any], store: JV4Qdra
         assert dense_store.similarity_search(query, k=4, mode="hybrid") == store.similarity_search(query, k=4)
 
 
+def test_search_options_reach_the_collection(tiny_params: dict[str, Any], tmp_path: Path, encoder: JV4Encoder) -> None:
+    """hnsw_ef and the quantized middle stage (rerank_candidates) as MultiVectorCollection takes them."""
+    schema = CollectionSchema(dense_size=32, multivector_quantization="binary")
+    store = JV4QdrantVectorStore(
+        embedding=JV4Embeddings(**tiny_params, dimensions=32), location=str(tmp_path), schema=schema
+    )
+    store.add_texts(TEXTS, ids=IDS)
+    for query in QUERIES:
+        q = encoder.encode_queries([query], output="both", truncate_dim=32)
+        direct = store.collection.search_by_vector(
+            dense=q.dense[0], multivector=q.multivector[0], limit=3, prefetch_limit=8, rerank_candidates=4, hnsw_ef=32
+        )
+        got = store.similarity_search_with_score(query, k=3, prefetch_limit=8, rerank_candidates=4, hnsw_ef=32)
+        assert [d.id for d, _ in got] == [h.item_id for h in direct]
+        np.testing.assert_allclose([s for _, s in got], [h.score for h in direct], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"rerank_candidates \(9\) must be between limit \(3\) and prefetch_limit"):
+        store.similarity_search(QUERIES[0], k=3, prefetch_limit=8, rerank_candidates=9)
+    store.close()
+
+
 def test_a_k_above_the_default_prefetch_still_searches_hybrid(encoder: JV4Encoder, store: JV4QdrantVectorStore) -> None:
     small = JV4QdrantVectorStore(collection=store.collection, prefetch_limit=2)
     got = small.similarity_search_with_score(QUERIES[1], k=6)  # K is raised to k

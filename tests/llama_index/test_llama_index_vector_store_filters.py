@@ -232,3 +232,14 @@ def test_a_collection_of_another_size_or_task_is_refused(make_store: Make, encod
         make_store(embed_model=JV4Embedding(encoder=encoder, dimensions=16))
     with pytest.raises(ValueError, match=r"task"):
         make_store(embed_model=JV4Embedding(encoder=encoder, task="code"))
+
+
+def test_search_options_reach_the_collection(shared_store: JV4QdrantVectorStore) -> None:
+    query = VectorStoreQuery(query_str="a cat", similarity_top_k=3)
+    plain = shared_store.query(query, prefetch_limit=6)
+    tuned = shared_store.query(query, prefetch_limit=6, hnsw_ef=64, rerank_candidates=4)  # unquantized: no stage
+    assert tuned.ids == plain.ids and tuned.similarities == plain.similarities
+    with pytest.raises(ValueError, match=r"rerank_candidates \(9\) must be between limit \(3\) and prefetch_limit"):
+        shared_store.query(query, prefetch_limit=6, rerank_candidates=9)
+    with pytest.raises(ValueError, match="hnsw_ef"):
+        shared_store.query(query, hnsw_ef=0)

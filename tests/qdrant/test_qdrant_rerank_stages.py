@@ -155,6 +155,9 @@ def test_rerank_candidates_is_checked(store: Store, corpus: Corpus) -> None:
         col.search_by_vector(dense=d, multivector=m, limit=5, prefetch_limit=20, rerank_candidates=4)
     with pytest.raises(ValueError, match=r"rerank_candidates \(21\) must be between limit \(5\) and prefetch_limit"):
         col.search_by_vector(dense=d, multivector=m, limit=5, prefetch_limit=20, rerank_candidates=21)
+    for bad in (0, -1, 1.5, False):
+        with pytest.raises(ValueError, match="hnsw_ef must be a positive int"):
+            col.search_by_vector(dense=d, multivector=m, hnsw_ef=bad)  # type: ignore[arg-type]
     # outside hybrid mode it has no stage to size, like prefetch_limit
     dense = col.search_by_vector(dense=d, mode="dense", limit=5, rerank_candidates=2)
     assert [h.id for h in dense] == [h.id for h in col.search_by_vector(dense=d, mode="dense", limit=5)]

@@ -30,13 +30,15 @@ __all__ = [
 ]
 
 
-def check_mode(mode: str, limit: int, prefetch_limit: int, rerank_candidates: int | None = None) -> None:
+def check_mode(
+    mode: str, limit: int, prefetch_limit: int, rerank_candidates: int | None = None, hnsw_ef: int | None = None
+) -> None:
     """Validate search options (``ValueError`` naming the valid values)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {list(MODES)}")
     values: list[tuple[str, Any]] = [("limit", limit), ("prefetch_limit", prefetch_limit)]
-    if rerank_candidates is not None:
-        values.append(("rerank_candidates", rerank_candidates))
+    optional = (("rerank_candidates", rerank_candidates), ("hnsw_ef", hnsw_ef))
+    values += [(name, value) for name, value in optional if value is not None]
     for name, value in values:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -144,7 +146,7 @@ def search_flow(
     rerank_candidates: int | None = None,
 ) -> Flow[list[list[SearchHit]]]:
     """Encode queries once (both vectors from one forward pass), or take given vectors; run all searches."""
-    check_mode(mode, limit, prefetch_limit, rerank_candidates)
+    check_mode(mode, limit, prefetch_limit, rerank_candidates, hnsw_ef)
     resolved = yield from filter_flow(ctx, flt)
     if queries is not None:
         for i, q in enumerate(queries):
