@@ -279,9 +279,9 @@ def run_search(args: argparse.Namespace) -> int:
 
 def _collection_names(args: argparse.Namespace) -> list[str]:
     if args.qdrant_url:
-        from qdrant_client import QdrantClient
+        from ..qdrant.backends import server_client
 
-        client = QdrantClient(url=args.qdrant_url, api_key=args.api_key)
+        client = server_client(args.qdrant_url, args.api_key)
         try:
             return sorted(c.name for c in client.get_collections().collections)
         finally:

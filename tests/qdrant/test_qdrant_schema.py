@@ -9,7 +9,7 @@ import pytest
 from qdrant_helpers import SMALL, Corpus, Store
 
 from jv4_integrations.errors import SchemaMismatchError, StoreError
-from jv4_integrations.qdrant import CollectionSchema
+from jv4_integrations.qdrant import CollectionSchema, MultiVectorCollection
 
 RICH = dataclasses.replace(
     SMALL,
@@ -214,3 +214,25 @@ def test_reported_server_schema_compares_cluster_settings() -> None:
         "sharding_method: the collection has 'auto', requested 'custom'",
     ]
     assert reported.vectors["dense"].hnsw_m == 32 and reported.vectors["multivector"].datatype == "float16"
+
+
+def test_an_unreachable_server_url_fails_at_once_without_a_client_warning() -> None:
+    import warnings
+
+    from jv4_integrations.errors import StoreError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(StoreError, match=r"cannot reach the Qdrant server at http://127\.0\.0\.1:9"):
+            MultiVectorCollection.open("http://127.0.0.1:9", "t")
+    assert not [w for w in caught if "server version" in str(w.message)]
+
+
+def test_server_version_compatibility_rule() -> None:
+    from jv4_integrations.qdrant.backends import version_problem
+
+    assert version_problem("1.20.0", "1.20.3") is None
+    assert version_problem("1.20.0", "1.19.0") is None and version_problem("1.20.0", "1.21.1") is None
+    assert "may be incompatible" in (version_problem("1.20.0", "1.18.0") or "")
+    assert "qdrant-client 1.20.0 and the Qdrant server 2.0.0" in (version_problem("1.20.0", "2.0.0") or "")
+    assert version_problem("1.20.0", "dev") is None
