@@ -19,6 +19,8 @@ from .inputs import ImageLimits, prepare_items
 from .results import EncodeResult
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
     import torch
     from torch import nn
@@ -107,16 +109,22 @@ class JV4Encoder:
             CheckpointError: unreachable, malformed or incomplete checkpoints (every missing,
                 unexpected or mis-shaped tensor is named).
         """
-        from .checkpoint import load_checkpoint
         from .device import resolve_placement
-        from .engine import Engine
         from .hub import resolve_checkpoint_dir
-        from .model import Numerics
-        from .preprocess import RowBuilder
 
         placement = resolve_placement(device, dtype, precision)
         name = os.fspath(name_or_path)
         root = resolve_checkpoint_dir(name, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+        return cls._load(name, root, placement, merged_task)
+
+    @classmethod
+    def _load(cls, name: str, root: Path, placement: Placement, merged_task: str | None) -> JV4Encoder:
+        """Load the checkpoint in the local directory ``root`` (``name`` is what the caller asked for)."""
+        from .checkpoint import load_checkpoint
+        from .engine import Engine
+        from .model import Numerics
+        from .preprocess import RowBuilder
+
         loaded = load_checkpoint(root, placement, merged_task=merged_task, name=name)
         builder = RowBuilder(loaded.tokenizer, loaded.settings, loaded.image_processor)
         numerics = Numerics(reference=placement.precision == "reference", device_type=placement.device_type)

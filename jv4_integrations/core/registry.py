@@ -82,16 +82,7 @@ def shared_encoder(
                 _instances[key] = same_files
                 _loading.pop(key, None)
                 return same_files  # type: ignore[no-any-return]
-        encoder = cls.from_pretrained(
-            name_or_path,
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-            device=placement.device,
-            dtype=placement.dtype,
-            precision=placement.precision,
-            merged_task=merged_task,
-        )
+        encoder = cls._load(os.fspath(name_or_path), root, placement, merged_task)
         with _lock:
             _instances[key] = encoder
             _by_files[files_key] = encoder

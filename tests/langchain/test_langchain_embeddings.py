@@ -42,6 +42,7 @@ def test_is_a_langchain_embeddings_and_construction_loads_nothing(monkeypatch: p
 
     monkeypatch.setattr(JV4Encoder, "shared", refuse)
     monkeypatch.setattr(JV4Encoder, "from_pretrained", refuse)
+    monkeypatch.setattr(JV4Encoder, "_load", refuse)
     emb = JV4Embeddings(model="/nowhere/jv4-missing", dimensions=16, task="code")
     assert isinstance(emb, Embeddings)
     assert emb.model_name == "/nowhere/jv4-missing"  # alias "model" and the field name both work
