@@ -79,22 +79,22 @@ class QueryPlan:
     rerank_candidates: int | None = None
 
 
-def uses_quantized_stage(plan: QueryPlan, schema: CollectionSchema, *, local: bool = False) -> bool:
+def uses_quantized_stage(plan: QueryPlan, schema: CollectionSchema) -> bool:
     """Whether a hybrid search runs the middle stage: MaxSim on the quantized multi-vectors of the dense
     candidates, keeping the best ``plan.rerank_candidates`` for the exact rerank.
 
     It runs only where it changes something: hybrid mode, ``rerank_candidates`` below ``prefetch_limit``,
-    a multi-vector with scalar or binary quantization, and an engine that keeps quantized vectors
-    (the embedded engine or a server; qdrant-client local mode ignores quantization and reranks every
-    dense candidate exactly). Without quantization, exact MaxSim over the best ``rerank_candidates``
-    by exact MaxSim would return what reranking all of them returns, so the stage is skipped.
+    and a multi-vector with scalar or binary quantization. Backends ask it only where the engine keeps
+    quantized vectors (the embedded engine, a server); qdrant-client local mode ignores quantization
+    and reranks every dense candidate exactly on the client. Without quantization, exact MaxSim over
+    the best ``rerank_candidates`` by exact MaxSim would return what reranking all of them returns,
+    so the stage is skipped.
     """
     return (
         plan.mode == "hybrid"
         and plan.rerank_candidates is not None
         and plan.rerank_candidates < plan.prefetch_limit
         and schema.multivector_quantization is not None
-        and not local
     )
 
 
