@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, Node, NodeRelationship, RelatedNodeInfo, TextNode
 
 from ..core.inputs import Mixed
+from ..qdrant.payload import parse_payload
 
 if TYPE_CHECKING:
     from ..qdrant.types import SearchHit, StoredPoint
@@ -187,8 +188,6 @@ def node_from_point(point: SearchHit | StoredPoint) -> BaseNode:
         A ``TextNode`` (modality text) or an ``ImageNode`` with the point's id, text, metadata and,
         when stored, its relationships and settings.
     """
-    from ..qdrant.payload import parse_payload
-
     node_id = point.item_id or point.id  # a point jv4 did not write has no item_id
     restored = _restore(parse_payload(point.payload).extra, node_id) or {}
     relationships = dict(restored.pop("relationships", {}))
