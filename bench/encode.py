@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import host
+from _common import host, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ours-both", "ours-dense", "ref-both", "ref-dense", "ref-both+lm_head")
@@ -319,19 +319,6 @@ def table(results: list[dict[str, Any]], peak_tflops: float | None) -> str:
     return "\n".join(lines)
 
 
-def write_docs(section: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find("## Encoding")
-    if start >= 0:
-        end = text.find("\n## ", start + 5)
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
-    else:
-        head, sep, rest = text.partition("\n## ")
-        text = head.rstrip() + "\n\n" + section + ("\n## " + rest if sep else "")
-    path.write_text(text.rstrip() + "\n")
-
-
 #: The targets on the ``medium`` preset: speed-up of both outputs, of dense alone, padding efficiency.
 TARGETS = {"ours-both": 3.0, "ours-dense": 1.5, "padding": 0.9}
 
@@ -414,7 +401,7 @@ def main() -> None:
     )
     print(section)
     if args.write_docs:
-        write_docs(section)
+        write_section("## Encoding (bench/encode.py)", section)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import host
+from _common import host, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -586,18 +586,6 @@ def findings(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(out)
 
 
-def write_docs(section: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find("## Search (bench/search.py)")
-    if start >= 0:
-        end = text.find("\n## ", start + 5)
-        text = text[:start] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text.rstrip() + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -701,7 +689,7 @@ def main() -> None:
     )
     print(section)
     if args.write_docs:
-        write_docs(section)
+        write_section("## Search (bench/search.py)", section)
 
 
 if __name__ == "__main__":
