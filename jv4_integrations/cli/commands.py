@@ -14,7 +14,7 @@ from ..core.hub import DEFAULT_MODEL
 from ..errors import CollectionNotFoundError
 from .models import DEMO_WARNING, resolve_model
 from .output import print_hits, print_info
-from .sources import SourceFailure, SourceFile, SourceItem, iter_files, load_file
+from .sources import SUPPORTED_SUFFIXES, SourceFailure, SourceFile, SourceItem, iter_files, load_file
 
 if TYPE_CHECKING:
     from ..core.encoder import JV4Encoder
@@ -147,6 +147,11 @@ def run_index(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.chunk_chars < 1:
         raise SystemExit("jv4 index: --batch-size and --chunk-chars must be >= 1")
     start = time.perf_counter()
+    paths = list(iter_files(args.paths))
+    if not args.prune and not any(isinstance(entry, Path) for entry in paths):
+        # before the model loads or a collection is created: there is nothing to write
+        _nothing_to_index(args.paths, paths)
+        return 1
     recorded = _recorded_model(args)
     name = _pick_model(args, recorded)
     if recorded is not None and args.model is None:
@@ -157,7 +162,6 @@ def run_index(args: argparse.Namespace) -> int:
         raise SystemExit(f"jv4 index: --dim {dim} is not available; choose one of {list(encoder.dims)}")
     schema = CollectionSchema(dense_size=dim)
     stats = IndexStats()
-    paths = list(iter_files(args.paths))
     with _open(args, encoder=encoder, create=True, schema=schema) as collection:
         if args.task is not None and collection.task not in (None, args.task):
             raise SystemExit(f"jv4 index: the collection was indexed with task {collection.task!r}, not {args.task!r}")
@@ -223,6 +227,17 @@ def run_index(args: argparse.Namespace) -> int:
         + f"; {_describe_location(args)} collection {args.collection!r} holds {total} item(s)"
     )
     return 1 if stats.failures else 0
+
+
+def _nothing_to_index(given: list[str], walked: list[Path | SourceFailure]) -> None:
+    for failure in walked:
+        if isinstance(failure, SourceFailure):
+            print(f"jv4: skipped {failure.path}: {failure.reason}", file=sys.stderr)
+    print(
+        f"jv4 index: nothing to index in {', '.join(given)}: no file with a supported suffix "
+        f"({' '.join(sorted(SUPPORTED_SUFFIXES))}); nothing was written",
+        file=sys.stderr,
+    )
 
 
 def _progress(total: int, *, disabled: bool) -> Any:

@@ -88,6 +88,10 @@ def test_prune_removes_the_items_of_files_that_are_gone(
     other.unlink()  # an explicit file path that is gone
     code, out, _ = index(capsys, store, tiny_checkpoint, other, extra=("--prune",))
     assert "1 item(s) of 1 file(s) that are gone pruned" in out and "holds 8 item(s)" in out
+    shutil.rmtree(data)  # a whole folder that is gone: --prune still runs and empties it out
+    code, out, err = index(capsys, store, tiny_checkpoint, data, extra=("--prune",))
+    assert code == 1 and "no such file or folder" in err and "nothing to index" not in err
+    assert "8 item(s) of 7 file(s) that are gone pruned" in out and "holds 0 item(s)" in out
 
 
 def test_bad_files_are_reported_and_skipped(
@@ -146,7 +150,15 @@ def test_errors_are_clear(capsys: pytest.CaptureFixture[str], tmp_path: Path, ti
     with pytest.raises(SystemExit, match="give a QUERY, an --image PATH, or both"):
         main(["search", "--store", str(tmp_path)])
     code, _out, err = index(capsys, tmp_path / "store", tiny_checkpoint, tmp_path / "nope")
-    assert code == 1 and "no such file or folder" in err
+    assert code == 1 and f"skipped {tmp_path / 'nope'}: no such file or folder" in err
+    assert "nothing to index" in err and ".pdf" in err and "nothing was written" in err
+    assert not (tmp_path / "store").exists()  # no collection created for nothing
+    unsupported = tmp_path / "unsupported"
+    unsupported.mkdir()
+    (unsupported / "notes.docx").write_bytes(b"PK")
+    code, _out, err = index(capsys, tmp_path / "store", tiny_checkpoint, unsupported)
+    assert code == 1 and f"nothing to index in {unsupported}: no file with a supported suffix" in err
+    assert not (tmp_path / "store").exists()
     with pytest.raises(SystemExit, match=r"--dim 100 is not available; choose one of \[4, 8, 16, 32, 64\]"):
         index(capsys, tmp_path / "store2", tiny_checkpoint, EXAMPLES / "about.md", extra=("--dim", "100"))
 
