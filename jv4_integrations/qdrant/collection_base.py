@@ -188,7 +188,7 @@ class CollectionBase:
         if unknown:
             raise TypeError(f"unsupported encode_kwargs {unknown}; add() accepts {list(ENCODE_OPTIONS)}")
         return flows.add_flow(
-            self._ctx, items, ids=normalize_ids(ids, len(items)), metadatas=metadatas, doc_ids=doc_ids,
+            self._ctx, items, ids=normalize_ids(ids, len(items), unique=True), metadatas=metadatas, doc_ids=doc_ids,
             sources=sources, batch_size=batch_size, show_progress=show_progress, skip_existing=skip_existing,
             store_images=store_images, allow_urls=allow_urls, shard_key=shard_key,
             max_request_bytes=self._max_request_bytes, encode_kwargs=dict(encode_kwargs or {}),
@@ -208,7 +208,7 @@ class CollectionBase:
         extras: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> flows.Flow[list[str]]:
         return flows.add_embeddings_flow(
-            self._ctx, dense, list(multivectors), texts=texts, ids=normalize_ids(ids, len(dense)),
+            self._ctx, dense, list(multivectors), texts=texts, ids=normalize_ids(ids, len(dense), unique=True),
             metadatas=metadatas, doc_ids=doc_ids, sources=sources, modalities=modalities, shard_key=shard_key,
             max_request_bytes=self._max_request_bytes, extras=extras,
         )  # fmt: skip

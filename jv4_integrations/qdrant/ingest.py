@@ -359,9 +359,35 @@ def request_batches(
         yield batch
 
 
-def normalize_ids(ids: Sequence[Any] | None, n: int) -> list[str] | None:
-    """Validate and stringify caller ids (``None`` = content hashes)."""
+def normalize_ids(ids: Sequence[Any] | None, n: int, *, unique: bool = False) -> list[str] | None:
+    """Validate and stringify caller ids (``None`` = content hashes).
+
+    Args:
+        ids: the caller's ids, or ``None``.
+        n: how many items they are for.
+        unique: writing: an id may appear once per call (a repeat would silently overwrite the
+            earlier item, which is almost always a bug in the caller's ids).
+
+    Raises:
+        ValueError: a wrong count or an id of the wrong type.
+        InputError: with ``unique``, every repeated id, naming the item it repeats.
+    """
     if ids is None:
         return None
     check_columns(n, ids=ids)
-    return [normalize_item_id(v, index=i) for i, v in enumerate(ids)]
+    out = [normalize_item_id(v, index=i) for i, v in enumerate(ids)]
+    if unique:
+        first: dict[str, int] = {}
+        repeats = []
+        for i, item_id in enumerate(out):
+            if item_id in first:
+                repeats.append(
+                    InputProblem(
+                        i, f"id {item_id!r} repeats the id of item {first[item_id]} (ids must be unique in one call)"
+                    )
+                )
+            else:
+                first[item_id] = i
+        if repeats:
+            raise InputError(repeats, what="item")
+    return out

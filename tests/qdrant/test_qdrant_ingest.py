@@ -176,6 +176,38 @@ def test_bad_items_are_named_and_nothing_is_written(store: Store, encoder: Any) 
     assert col.count() == 2
 
 
+def test_repeated_ids_in_one_call_are_refused_and_nothing_is_written(store: Store, corpus: Corpus) -> None:
+    col = store.open(schema=SMALL)
+    dense, mvs = corpus.dense[:4], corpus.multivectors[:4]
+    with pytest.raises(InputError) as info:
+        col.add_embeddings(dense, mvs, ids=["a", "b", "a", 1])
+    assert [p.index for p in info.value.problems] == [2]
+    assert "item 2: id 'a' repeats the id of item 0 (ids must be unique in one call)" in str(info.value)
+    with pytest.raises(InputError, match="item 1: id '7' repeats the id of item 0"):  # 7 and "7" are one id
+        col.add_embeddings(dense[:2], mvs[:2], ids=[7, "7"])
+    assert col.count() == 0
+    assert col.add_embeddings(dense, mvs, ids=["a", "b", "c", "d"]) == ["a", "b", "c", "d"]
+    assert col.add_embeddings(dense[:2], mvs[:2], ids=["a", "b"]) == ["a", "b"]  # across calls: an update
+    assert col.count() == 4
+
+
+def test_repeated_content_without_ids_is_one_point_and_logged(
+    store: Store, encoder: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    col = store.open(encoder=encoder, schema=SCHEMA)
+    with caplog.at_level("WARNING", logger="jv4_integrations"):
+        ids = col.add(["same", "other", "same"], metadatas=[{"n": 1}, {"n": 2}, {"n": 3}])
+    assert ids[0] == ids[2] != ids[1] and col.count() == 2
+    assert col.get([ids[0]])[0].metadata == {"n": 3}  # the copy written last
+    assert "1 item(s) written to 't' repeat the content of an earlier item" in caplog.text
+    with pytest.raises(InputError, match="item 1: id 'x' repeats the id of item 0"):
+        col.add(["same", "other"], ids=["x", "x"])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="jv4_integrations"):
+        col.add(["third", "fourth"])
+    assert "repeat the content" not in caplog.text
+
+
 def test_store_images_keeps_pixels_as_data_uri(store: Store, encoder: Any, image_factory: Any) -> None:
     col = store.open(encoder=encoder, schema=SCHEMA)
     image = image_factory(4)

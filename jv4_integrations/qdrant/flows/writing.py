@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,20 @@ from ..schema import ShardKey
 from .driver import Context, Flow, call, cpu
 
 __all__ = ["add_embeddings_flow", "add_flow"]
+
+logger = logging.getLogger(__name__)
+
+
+def _warn_repeated_content(name: str, item_ids: Sequence[str]) -> None:
+    """Items without caller ids are named by their content: copies in one call are one point."""
+    repeats = len(item_ids) - len(set(item_ids))
+    if repeats:
+        logger.warning(
+            "%d item(s) written to %r repeat the content of an earlier item in the same call: content ids make "
+            "each content one point, with the metadata of the copy written last. Pass ids= to keep copies apart.",
+            repeats,
+            name,
+        )
 
 
 def _record_fields(ctx: Context, metadatas: Sequence[Mapping[str, Any] | None] | None) -> Flow[None]:
@@ -137,6 +152,8 @@ def add_flow(
         if progress is not None:
             progress.close()
     yield call("after_write", written)
+    if ids is None:
+        _warn_repeated_content(ctx.name, item_ids)
     return item_ids
 
 
@@ -173,4 +190,6 @@ def add_embeddings_flow(
     yield from _record_fields(ctx, metadatas)
     yield from _write(ctx, points, shard_key, max_request_bytes)
     yield call("after_write", len(points))
+    if ids is None:
+        _warn_repeated_content(ctx.name, [p.id for p in points])
     return [p.payload["item_id"] for p in points]
