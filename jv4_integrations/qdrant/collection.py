@@ -204,7 +204,7 @@ class MultiVectorCollection(AsyncCollectionMethods):
         *,
         mode: Mode = "hybrid",
         limit: int = 10,
-        prefetch_limit: int = 100,
+        prefetch_limit: int | None = None,
         filter: Any = None,
         hnsw_ef: int | None = None,
         score_threshold: float | None = None,
@@ -219,7 +219,8 @@ class MultiVectorCollection(AsyncCollectionMethods):
                 MaxSim rerank; the default), ``"dense"`` (HNSW on the dense vector) or
                 ``"multivector"`` (exact MaxSim over every point: slow on large collections).
             limit: results wanted.
-            prefetch_limit: dense candidates reranked in hybrid mode (K, >= ``limit``).
+            prefetch_limit: dense candidates reranked in hybrid mode (K, >= ``limit``); ``None`` =
+                :data:`DEFAULT_PREFETCH_LIMIT` (100), raised to ``limit`` when that is larger.
             filter: a dict on the caller's metadata (see :func:`~.filters.metadata_filter`) or a
                 ``qdrant_client.models.Filter``.
             hnsw_ef: HNSW beam width of the dense search (higher = better recall, slower).
@@ -257,7 +258,7 @@ class MultiVectorCollection(AsyncCollectionMethods):
         *,
         mode: Mode = "hybrid",
         limit: int = 10,
-        prefetch_limit: int = 100,
+        prefetch_limit: int | None = None,
         filter: Any = None,
         hnsw_ef: int | None = None,
         score_threshold: float | None = None,
@@ -282,7 +283,7 @@ class MultiVectorCollection(AsyncCollectionMethods):
         multivector: Any = None,
         mode: Mode = "hybrid",
         limit: int = 10,
-        prefetch_limit: int = 100,
+        prefetch_limit: int | None = None,
         filter: Any = None,
         hnsw_ef: int | None = None,
         score_threshold: float | None = None,
@@ -296,7 +297,8 @@ class MultiVectorCollection(AsyncCollectionMethods):
             multivector: ``(n_tokens, multivector_size)`` query tokens (``multivector`` and ``hybrid``).
             mode: ``"hybrid"``, ``"dense"`` or ``"multivector"`` (see :meth:`search`).
             limit: results wanted.
-            prefetch_limit: dense candidates reranked in hybrid mode.
+            prefetch_limit: dense candidates reranked in hybrid mode; ``None`` = 100 or ``limit``,
+                whichever is larger.
             filter: a metadata dict or a ``qdrant_client.models.Filter``.
             hnsw_ef: HNSW beam width of the dense search.
             score_threshold: drop results scoring below it.

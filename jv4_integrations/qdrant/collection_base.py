@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_COLLECTION",
     "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_PREFETCH_LIMIT",
     "ENCODE_OPTIONS",
     "CollectionBase",
     "check_batch_size",
@@ -41,6 +42,8 @@ T = TypeVar("T")
 ENCODE_OPTIONS: tuple[str, ...] = ("max_length", "max_pixels", "max_tokens_per_batch", "image_limits")
 #: Collection name used when none is given.
 DEFAULT_COLLECTION = "jv4"
+#: Dense candidates a hybrid search reranks when ``prefetch_limit`` is not given (or ``limit``, if larger).
+DEFAULT_PREFETCH_LIMIT = 100
 
 
 def check_batch_size(batch_size: object) -> None:
@@ -219,13 +222,17 @@ class CollectionBase:
         vectors: list[tuple[Any, Any]] | None,
         mode: str,
         limit: int,
-        prefetch_limit: int,
+        prefetch_limit: int | None,
         filter: Any,
         hnsw_ef: int | None,
         score_threshold: float | None,
         shard_key: ShardKey | None,
         rerank_candidates: int | None = None,
     ) -> flows.Flow[list[list[SearchHit]]]:
+        if prefetch_limit is None:  # the default follows limit; an explicit one is checked against it
+            prefetch_limit = DEFAULT_PREFETCH_LIMIT
+            if isinstance(limit, int) and not isinstance(limit, bool) and limit > prefetch_limit:
+                prefetch_limit = limit
         return flows.search_flow(
             self._ctx, queries, vectors, mode=mode, limit=limit, prefetch_limit=prefetch_limit, flt=filter,
             hnsw_ef=hnsw_ef, score_threshold=score_threshold, shard_key=shard_key,

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from qdrant_helpers import SMALL, Corpus, Store, query_vectors, reference_search
+from qdrant_helpers import SMALL, Corpus, Store, make_corpus, query_vectors, reference_search
 
 from jv4_integrations.errors import InputError, StoreError
 from jv4_integrations.qdrant import CollectionSchema, MultiVectorCollection
@@ -127,6 +127,24 @@ def test_bad_search_options(filled: MultiVectorCollection, corpus: Corpus) -> No
         filled.search_by_vector(dense=d, mode="multivector")
     with pytest.raises(StoreError, match="needs an encoder"):
         filled.search("a text query")
+
+
+def test_default_prefetch_follows_a_large_limit(store: Store) -> None:
+    """Without prefetch_limit, hybrid reranks max(100, limit) candidates; an explicit one is checked."""
+    corpus = make_corpus(n=130, seed=3)
+    col = store.open(schema=SMALL)
+    col.add_embeddings(corpus.dense, corpus.multivectors, texts=corpus.texts)
+    d, m = query_vectors(corpus, 2)
+    _assert_same(
+        col.search_by_vector(dense=d, multivector=m, limit=120),
+        reference_search(corpus, d, m, mode="hybrid", limit=120, prefetch_limit=120),
+    )
+    _assert_same(
+        col.search_by_vector(dense=d, multivector=m, limit=5),
+        reference_search(corpus, d, m, mode="hybrid", limit=5, prefetch_limit=100),
+    )
+    with pytest.raises(ValueError, match=r"prefetch_limit \(100\) must be >= limit \(120\)"):
+        col.search_by_vector(dense=d, multivector=m, limit=120, prefetch_limit=100)
 
 
 def test_score_threshold_and_limit(filled: MultiVectorCollection, corpus: Corpus) -> None:
