@@ -23,6 +23,7 @@ from torch import nn
 from ..errors import CheckpointError
 from .config import TASKS, JV4Settings, build_qwen_config, load_json, read_settings
 from .device import Placement
+from .memory import warn_if_short
 from .model import JV4Module
 
 if TYPE_CHECKING:
@@ -138,6 +139,18 @@ def _shapes_in(files: Iterable[Path]) -> dict[str, tuple[tuple[int, ...], Path, 
         except Exception as exc:  # safetensors raises its own error types for corrupt headers
             raise CheckpointError(f"cannot read {path}: {exc}") from exc
     return found
+
+
+def weight_bytes(files: CheckpointFiles, dtype: torch.dtype) -> int:
+    """Bytes every tensor of the checkpoint (backbone, projector, adapters) takes in ``dtype``."""
+    paths = list(files.weights) + ([files.adapter_weights] if files.adapter_weights is not None else [])
+    numel = 0
+    for shape, _, _ in _shapes_in(paths).values():
+        n = 1
+        for size in shape:
+            n *= size
+        numel += n
+    return numel * torch.empty((), dtype=dtype).element_size()
 
 
 def _report(what: str, missing: list[str], unexpected: list[str], mismatched: list[str]) -> None:
@@ -351,6 +364,7 @@ def load_checkpoint(root: Path, placement: Placement, *, merged_task: str | None
             )
     settings = read_settings(raw, has_adapters=has_adapters, merged_task=merged_task)
     logger.info("loading %s (%s, %s, precision=%s)", name, placement.device, placement.dtype, placement.precision)
+    warn_if_short(weight_bytes(files, placement.torch_dtype), placement, name)
     module = load_backbone(files, settings, raw, placement.torch_dtype)
     model: nn.Module = attach_adapters(module, files, settings) if has_adapters else module
     tokenizer = load_tokenizer(root)
