@@ -85,6 +85,10 @@ def main() -> None:
         pages_only = col.search(args.query, limit=2, filter={"kind": "pdf-page"})
         print("PDF pages only: " + ", ".join(h.item_id for h in pages_only))
 
+        # how many candidates hybrid needs to find what exact MaxSim finds, on your own queries
+        report = col.measure_recall([args.query, "charging time", "warranty"], limit=3, prefetch_limits=(3, 5, 20))
+        print(f"\n{report}")
+
 
 if __name__ == "__main__":
     main()

@@ -33,6 +33,8 @@ def test_qdrant_example_runs_in_demo_mode() -> None:
     image_line = text.split("image query bike-diagram.png: ")[1].splitlines()[0]
     assert image_line.startswith("bike-diagram.png")
     assert "PDF pages only: spec-sheet.pdf#page=" in text
+    table = text.split("recall@3 of hybrid search against exact MaxSim, 3 queries")[1].splitlines()
+    assert table[4].split()[:2] == ["20", "1.000"]  # K=20 covers all 9 items: hybrid finds the exact top-3
 
 
 def test_example_data_is_reproducible(tmp_path: Path) -> None:

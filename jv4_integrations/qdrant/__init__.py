@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from .collection import DEFAULT_COLLECTION, MultiVectorCollection
 from .filters import metadata_filter
+from .flows.tuning import RecallReport, RecallRow
 from .ids import POINT_ID_NAMESPACE, point_id
 from .payload import PAYLOAD_SCHEMA_VERSION, build_payload, metadata_key, parse_payload
 from .record import ModelRecord
@@ -34,6 +35,8 @@ __all__ = [
     "CollectionSchema",
     "ModelRecord",
     "MultiVectorCollection",
+    "RecallReport",
+    "RecallRow",
     "SearchHit",
     "StoredPoint",
     "build_payload",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from ..core.encoder import JV4Encoder
+    from .flows import RecallReport
     from .schema import CollectionSchema, ShardKey
     from .types import CollectionInfo, Mode, SearchHit, StoredPoint
 
@@ -318,6 +319,54 @@ class MultiVectorCollection(AsyncCollectionMethods):
             rerank_candidates=rerank_candidates,
         )  # fmt: skip
         return self._run(flow)[0]
+
+    def measure_recall(
+        self,
+        queries: Iterable[Any] | None = None,
+        *,
+        vectors: Iterable[tuple[Any, Any]] | None = None,
+        limit: int = 10,
+        prefetch_limits: Sequence[int] = (50, 100, 200, 500),
+        filter: Any = None,
+        hnsw_ef: int | None = None,
+        shard_key: ShardKey | None = None,
+        rerank_candidates: int | None = None,
+    ) -> RecallReport:
+        """Measure, on your own queries, how much of the exact MaxSim top-``limit`` hybrid search finds
+        at each prefetch size K, and how long it takes: the way to choose ``prefetch_limit``.
+
+        Each query is encoded once; its exact MaxSim search (``mode="multivector"``, a scan of every
+        matching point: slow on large collections, so a few dozen queries are plenty) is the ground
+        truth; then a hybrid search per K is timed and compared with it. Score ties at the cut of the
+        exact top-``limit`` can count as misses.
+
+        Args:
+            queries: items to search with (text, images, ``Mixed``), encoded with the query prompt.
+            vectors: instead of ``queries``: precomputed ``(dense, multivector)`` query pairs.
+            limit: results per search (recall@``limit``).
+            prefetch_limits: the K values to try (each >= ``limit``).
+            filter: a filter applied to every search (the truth is then the exact top of the
+                matching points).
+            hnsw_ef / shard_key / rerank_candidates: as in :meth:`search` (``rerank_candidates``
+                is capped at each K).
+
+        Returns:
+            A :class:`~.flows.tuning.RecallReport`: one row per K (recall, p50 and p95 latency), the
+            exact search's latency, ``smallest_prefetch_limit(target)``; ``print`` it for a table.
+
+        Raises:
+            TypeError: both or neither of ``queries`` and ``vectors``. ValueError: bad limits.
+            InputError: no queries, or an empty one.
+
+        Example:
+            >>> report = col.measure_recall(["battery life", "warranty terms"])  # doctest: +SKIP
+            >>> report.smallest_prefetch_limit(0.95)  # doctest: +SKIP
+            200
+        """
+        flow = self._measure_recall(
+            queries, vectors, limit, prefetch_limits, filter, hnsw_ef, shard_key, rerank_candidates
+        )
+        return self._run(flow)
 
     # -- reads, deletes, housekeeping -----------------------------------------------------------
 

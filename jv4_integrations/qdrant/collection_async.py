@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from ..core.encoder import JV4Encoder
+    from .flows import RecallReport
     from .schema import CollectionSchema, ShardKey
     from .types import CollectionInfo, Mode, SearchHit, StoredPoint
 
@@ -167,6 +168,24 @@ class AsyncCollectionMethods(CollectionBase):
             rerank_candidates=rerank_candidates,
         )  # fmt: skip
         return (await self._arun(flow))[0]
+
+    async def ameasure_recall(
+        self,
+        queries: Iterable[Any] | None = None,
+        *,
+        vectors: Iterable[tuple[Any, Any]] | None = None,
+        limit: int = 10,
+        prefetch_limits: Sequence[int] = (50, 100, 200, 500),
+        filter: Any = None,
+        hnsw_ef: int | None = None,
+        shard_key: ShardKey | None = None,
+        rerank_candidates: int | None = None,
+    ) -> RecallReport:
+        """Async twin of :meth:`MultiVectorCollection.measure_recall`."""
+        flow = self._measure_recall(
+            queries, vectors, limit, prefetch_limits, filter, hnsw_ef, shard_key, rerank_candidates
+        )
+        return await self._arun(flow)
 
     async def aget(
         self, ids: Iterable[str | int], *, with_vectors: bool = False, shard_key: ShardKey | None = None

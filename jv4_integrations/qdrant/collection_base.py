@@ -239,6 +239,27 @@ class CollectionBase:
             rerank_candidates=rerank_candidates,
         )  # fmt: skip
 
+    def _measure_recall(
+        self,
+        queries: Iterable[Any] | None,
+        vectors: Iterable[tuple[Any, Any]] | None,
+        limit: int,
+        prefetch_limits: Sequence[int],
+        filter: Any,
+        hnsw_ef: int | None,
+        shard_key: ShardKey | None,
+        rerank_candidates: int | None,
+    ) -> flows.Flow[flows.RecallReport]:
+        if (queries is None) == (vectors is None):
+            raise TypeError("measure_recall takes queries or vectors=, exactly one of them")
+        return flows.measure_recall_flow(
+            self._ctx,
+            listed(queries, "queries") if queries is not None else None,
+            listed(vectors, "vectors") if vectors is not None else None,
+            limit=limit, prefetch_limits=prefetch_limits, flt=filter, hnsw_ef=hnsw_ef, shard_key=shard_key,
+            rerank_candidates=rerank_candidates,
+        )  # fmt: skip
+
     def _get(self, ids: Iterable[str | int], with_vectors: bool, shard_key: ShardKey | None) -> flows.Flow[Any]:
         items = listed(ids, "ids")
         return flows.get_flow(

@@ -8,11 +8,14 @@ from __future__ import annotations
 from .driver import Context, Flow, Step, adrive, drive
 from .opening import open_flow
 from .reading import count_flow, delete_flow, get_flow, info_flow, scroll_flow, search_flow
+from .tuning import RecallReport, RecallRow, measure_recall_flow
 from .writing import add_embeddings_flow, add_flow
 
 __all__ = [
     "Context",
     "Flow",
+    "RecallReport",
+    "RecallRow",
     "Step",
     "add_embeddings_flow",
     "add_flow",
@@ -22,6 +25,7 @@ __all__ = [
     "drive",
     "get_flow",
     "info_flow",
+    "measure_recall_flow",
     "open_flow",
     "scroll_flow",
     "search_flow",
