@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError, InputProblem
+from ..scoring import mean_token
 from .ids import content_item_id, normalize_item_id, point_id, text_item_id, vectors_item_id
 from .payload import MODALITIES, build_payload
 from .record import value_type
@@ -298,6 +299,11 @@ def vectors_to_points(
             )
         elif not np.isfinite(mv).all():
             bad.append("multi-vector holds NaN or inf")
+        mean = None
+        if schema.prefetch_vector == "mean" and not bad:
+            mean = mean_token(mv)
+            if mean is None:
+                bad.append(f"multi-vector tokens average to zero: no {schema.mean_name!r} prefetch vector")
         text = texts[i] if texts is not None else None
         modality = modalities[i] if modalities is not None else ("text" if text is not None else "image")
         if modality not in MODALITIES:
@@ -324,7 +330,7 @@ def vectors_to_points(
         except ValueError as exc:
             problems.append(InputProblem(where, str(exc)))
             continue
-        points.append(PointData(point_id(item_id), d, mv, payload))
+        points.append(PointData(point_id(item_id), d, mv, payload, mean))
     if problems:
         raise InputError(problems, what="item")
     return points

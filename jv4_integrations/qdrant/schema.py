@@ -15,6 +15,7 @@ from typing import Literal
 
 __all__ = [
     "DATATYPES",
+    "PREFETCH_VECTORS",
     "QUANTIZATIONS",
     "CollectionSchema",
     "Datatype",
@@ -31,6 +32,9 @@ DATATYPES: tuple[str, ...] = ("float32", "float16", "uint8")
 Quantization = Literal["scalar", "binary"]
 QUANTIZATIONS: tuple[str, ...] = ("scalar", "binary")
 ShardKey = str | int
+PrefetchVector = Literal["dense", "mean"]
+#: What hybrid search prefetches with: the model's dense vector, or the normalised mean of the multi-vector.
+PREFETCH_VECTORS: tuple[str, ...] = ("dense", "mean")
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,14 @@ class CollectionSchema:
         write_consistency_factor: replicas that must confirm a write (cluster only).
         shard_keys: custom sharding: the shard keys to create; writes and reads then name one
             with ``shard_key=`` (server / cluster only). Empty = automatic sharding.
+        prefetch_vector: what hybrid search prefetches its K candidates with: ``"dense"`` (the
+            model's dense vector; default) or ``"mean"``: a third named vector, ``mean_name``
+            (``multivector_size`` wide, cosine, HNSW), holding the normalised mean of each item's
+            multi-vector tokens, searched with the normalised mean of the query's tokens. It is
+            computed from the multi-vector at write time (no extra model work) and can predict
+            MaxSim better than the dense vector (see the docs); ``mode="dense"`` still uses the
+            dense vector.
+        mean_name: name of that third vector.
 
     Example:
         >>> CollectionSchema(dense_size=128, multivector_datatype="float16").dense_name
@@ -123,6 +135,8 @@ class CollectionSchema:
     replication_factor: int | None = None
     write_consistency_factor: int | None = None
     shard_keys: tuple[ShardKey, ...] = field(default=())
+    prefetch_vector: PrefetchVector = "dense"
+    mean_name: str = "mean"
 
     def __post_init__(self) -> None:
         _positive("dense_size", self.dense_size)
@@ -133,6 +147,14 @@ class CollectionSchema:
                 raise ValueError(f"{attr} must be a non-empty str, got {value!r}")
         if self.dense_name == self.multivector_name:
             raise ValueError(f"dense_name and multivector_name must differ, both are {self.dense_name!r}")
+        if self.prefetch_vector not in PREFETCH_VECTORS:
+            raise ValueError(
+                f"unknown prefetch_vector {self.prefetch_vector!r}; expected one of {list(PREFETCH_VECTORS)}"
+            )
+        if not isinstance(self.mean_name, str) or not self.mean_name:
+            raise ValueError(f"mean_name must be a non-empty str, got {self.mean_name!r}")
+        if self.prefetch_vector == "mean" and self.mean_name in (self.dense_name, self.multivector_name):
+            raise ValueError(f"mean_name {self.mean_name!r} must differ from dense_name and multivector_name")
         if self.multivector_datatype not in DATATYPES:
             raise ValueError(
                 f"unknown multivector_datatype {self.multivector_datatype!r}; expected one of {list(DATATYPES)}"
@@ -163,9 +185,14 @@ class CollectionSchema:
             v is not None for v in (self.shard_number, self.replication_factor, self.write_consistency_factor)
         )
 
+    @property
+    def prefetch_name(self) -> str:
+        """The named vector hybrid search prefetches with (:attr:`dense_name` or :attr:`mean_name`)."""
+        return self.mean_name if self.prefetch_vector == "mean" else self.dense_name
+
     def vector_specs(self) -> dict[str, VectorSpec]:
         """The expected named vectors, backend-neutral (``None`` fields are not compared)."""
-        return {
+        specs = {
             self.dense_name: VectorSpec(
                 size=self.dense_size,
                 distance="cosine",
@@ -185,6 +212,12 @@ class CollectionSchema:
                 on_disk=self.multivector_on_disk,
             ),
         }
+        if self.prefetch_vector == "mean":
+            specs[self.mean_name] = VectorSpec(
+                size=self.multivector_size, distance="cosine", comparator="none", datatype="float32",
+                quantization="none", on_disk=False,
+            )  # fmt: skip
+        return specs
 
 
 _VECTOR_FIELDS: tuple[tuple[str, str], ...] = (
@@ -235,14 +268,20 @@ def schema_differences(schema: CollectionSchema, reported: ReportedSchema) -> li
 
 
 def infer_schema(
-    reported: ReportedSchema, *, dense_name: str | None = None, multivector_name: str | None = None
+    reported: ReportedSchema,
+    *,
+    dense_name: str | None = None,
+    multivector_name: str | None = None,
+    mean_name: str | None = None,
 ) -> CollectionSchema:
     """Read the schema of an existing collection (used when the caller passes none).
 
     Args:
         reported: what the backend reports.
-        dense_name / multivector_name: the vector names when known (from the jv4 record); else the
-            one ``max_sim`` vector is the multi-vector and the one other the dense vector.
+        dense_name / multivector_name / mean_name: the vector names when known (from the jv4
+            record); else the one ``max_sim`` vector is the multi-vector and the one other the dense
+            vector. With the dense vector known, one more plain vector of the multi-vector's width is
+            the mean-token prefetch vector (``prefetch_vector="mean"``).
 
     Returns:
         The collection's schema.
@@ -254,6 +293,11 @@ def infer_schema(
     dense = [n for n, s in reported.vectors.items() if s.comparator != "max_sim"]
     mv_name = multivector_name or (multi[0] if len(multi) == 1 else None)
     d_name = dense_name or (dense[0] if len(dense) == 1 else None)
+    if mean_name is None and d_name is not None and mv_name is not None and mv_name in reported.vectors:
+        width = reported.vectors[mv_name].size
+        others = [n for n in dense if n != d_name and reported.vectors[n].size == width]
+        mean_name = others[0] if len(others) == 1 else None
+    prefetch = "mean" if mean_name is not None and mean_name in reported.vectors else "dense"
     if mv_name is None or d_name is None or mv_name not in reported.vectors or d_name not in reported.vectors:
         raise ValueError(
             "cannot tell the dense vector and the MaxSim multi-vector apart in this collection "
@@ -278,4 +322,6 @@ def infer_schema(
         shard_number=reported.shard_number,
         replication_factor=reported.replication_factor,
         write_consistency_factor=reported.write_consistency_factor,
+        prefetch_vector=prefetch,  # type: ignore[arg-type]
+        mean_name=mean_name if prefetch == "mean" and mean_name is not None else "mean",
     )

@@ -40,12 +40,15 @@ class PointData:
         dense: ``(dense_size,)`` float32.
         multivector: ``(n_tokens, multivector_size)`` float32.
         payload: the payload (see :mod:`~.payload`).
+        mean: ``(multivector_size,)`` float32, the normalised mean token, on collections with
+            ``prefetch_vector="mean"`` (else ``None``).
     """
 
     id: str
     dense: np.ndarray
     multivector: np.ndarray
     payload: dict[str, Any]
+    mean: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class QueryPlan:
         rerank_candidates: hybrid mode only: how many of the ``prefetch_limit`` dense candidates
             the exact MaxSim rerank sees (K2), picked by MaxSim on the *quantized* multi-vectors
             when the collection has them (see :func:`uses_quantized_stage`). ``None`` = all of them.
+        prefetch: hybrid mode on ``prefetch_vector="mean"`` collections: the query's normalised
+            mean token, searched in the mean vector instead of ``dense`` (else ``None``).
     """
 
     mode: str
@@ -77,6 +82,12 @@ class QueryPlan:
     score_threshold: float | None = None
     shard_key: ShardKey | None = None
     rerank_candidates: int | None = None
+    prefetch: np.ndarray | None = None
+
+    @property
+    def prefetch_query(self) -> np.ndarray | None:
+        """The vector the hybrid prefetch searches with: :attr:`prefetch` when set, else :attr:`dense`."""
+        return self.prefetch if self.prefetch is not None else self.dense
 
 
 def uses_quantized_stage(plan: QueryPlan, schema: CollectionSchema) -> bool:

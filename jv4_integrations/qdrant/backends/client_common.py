@@ -61,8 +61,11 @@ def create_kwargs(schema: CollectionSchema, metadata: Mapping[str, Any], *, remo
         quantization_config=_quantization(m, schema.multivector_quantization),
         on_disk=schema.multivector_on_disk,
     )
+    vectors = {schema.dense_name: dense, schema.multivector_name: multi}
+    if schema.prefetch_vector == "mean":
+        vectors[schema.mean_name] = m.VectorParams(size=schema.multivector_size, distance=m.Distance.COSINE)
     kwargs: dict[str, Any] = {
-        "vectors_config": {schema.dense_name: dense, schema.multivector_name: multi},
+        "vectors_config": vectors,
         "on_disk_payload": schema.on_disk_payload,
         "metadata": dict(metadata),
     }
@@ -134,14 +137,13 @@ def reported_schema(info: Any, *, remote: bool) -> ReportedSchema:
 def point_structs(points: Sequence[PointData], schema: CollectionSchema) -> list[Any]:
     """``PointStruct`` objects for an upsert."""
     m = models()
-    return [
-        m.PointStruct(
-            id=p.id,
-            vector={schema.dense_name: p.dense.tolist(), schema.multivector_name: p.multivector.tolist()},
-            payload=p.payload,
-        )
-        for p in points
-    ]
+    out = []
+    for p in points:
+        vector = {schema.dense_name: p.dense.tolist(), schema.multivector_name: p.multivector.tolist()}
+        if p.mean is not None:
+            vector[schema.mean_name] = p.mean.tolist()
+        out.append(m.PointStruct(id=p.id, vector=vector, payload=p.payload))
+    return out
 
 
 def _params(m: Any, plan: QueryPlan, *, exact: bool = False, local: bool = False) -> Any:
@@ -190,8 +192,8 @@ def query_requests(plans: Sequence[QueryPlan], schema: CollectionSchema, *, loca
             )
         elif hybrid_needs_client_rerank(plan, local=local):
             request = m.QueryRequest(
-                query=_vec(plan.dense),
-                using=schema.dense_name,
+                query=_vec(plan.prefetch_query),
+                using=schema.prefetch_name,
                 limit=plan.prefetch_limit,
                 params=_params(m, plan, local=local),
                 with_vector=[schema.multivector_name],
@@ -199,8 +201,8 @@ def query_requests(plans: Sequence[QueryPlan], schema: CollectionSchema, *, loca
             )
         else:
             prefetch = m.Prefetch(
-                query=_vec(plan.dense),
-                using=schema.dense_name,
+                query=_vec(plan.prefetch_query),
+                using=schema.prefetch_name,
                 limit=plan.prefetch_limit,
                 filter=plan.filter,
                 params=_params(m, plan, local=local),

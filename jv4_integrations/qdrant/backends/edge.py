@@ -109,8 +109,17 @@ def _edge_config(schema: CollectionSchema) -> Any:
             full_scan_threshold=_FULL_SCAN_THRESHOLD_KB,
         ),
     )
+    vectors = {schema.dense_name: dense, schema.multivector_name: multi}
+    if schema.prefetch_vector == "mean":
+        vectors[schema.mean_name] = edge.EdgeVectorParams(
+            size=schema.multivector_size,
+            distance=edge.Distance.Cosine,
+            hnsw_config=edge.HnswIndexConfig(
+                m=16, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=_FULL_SCAN_THRESHOLD_KB
+            ),
+        )
     return edge.EdgeConfig(
-        vectors={schema.dense_name: dense, schema.multivector_name: multi},
+        vectors=vectors,
         on_disk_payload=schema.on_disk_payload or None,
     )
 
@@ -275,10 +284,12 @@ class EdgeBackend:
         edge = _edge()
         s = self.schema
         # lists cross into the engine ~2.5x faster than 2-D numpy arrays
-        structs = [
-            edge.Point(p.id, {s.dense_name: p.dense.tolist(), s.multivector_name: p.multivector.tolist()}, p.payload)
-            for p in points
-        ]
+        structs = []
+        for p in points:
+            vectors = {s.dense_name: p.dense.tolist(), s.multivector_name: p.multivector.tolist()}
+            if p.mean is not None:
+                vectors[s.mean_name] = p.mean.tolist()
+            structs.append(edge.Point(p.id, vectors, p.payload))
         with _errors("upserting into", self.name):
             self.shard.update(edge.UpdateOperation.upsert_points(structs))
         self._pending += len(points)
@@ -340,7 +351,7 @@ class EdgeBackend:
             )
         prefetch = edge.Prefetch(
             limit=plan.prefetch_limit,
-            query=edge.Query.Nearest(plan.dense, using=s.dense_name),
+            query=edge.Query.Nearest(plan.prefetch_query, using=s.prefetch_name),
             filter=flt,
             params=dense_params,
         )

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import InputError, InputProblem, StoreError
+from ...scoring import mean_token
 from ..filters import check_filter_keys, resolve_filter
 from ..ids import point_id
 from ..payload import DOC_ID
@@ -108,8 +109,9 @@ def make_plan(
 ) -> QueryPlan:
     """Validate query vectors against the schema and build a plan."""
     s = ctx.bound
-    d = m = None
-    if mode in ("dense", "hybrid"):
+    d = m = prefetch = None
+    by_mean = mode == "hybrid" and s.prefetch_vector == "mean"
+    if mode == "dense" or (mode == "hybrid" and (not by_mean or dense is not None)):
         if dense is None:
             raise ValueError(f"mode {mode!r} needs a dense query vector")
         d = _query_vector(dense, s.dense_size, "dense vector", s.dense_name, ctx.name, multi=False)
@@ -117,6 +119,10 @@ def make_plan(
         if multivector is None:
             raise ValueError(f"mode {mode!r} needs a query multi-vector")
         m = _query_vector(multivector, s.multivector_size, "multi-vector", s.multivector_name, ctx.name, multi=True)
+    if by_mean:
+        prefetch = mean_token(m)
+        if prefetch is None:
+            raise ValueError(f"the query multi-vector's tokens average to zero: nothing to search {s.mean_name!r} with")
     return QueryPlan(
         mode=mode,
         dense=d,
@@ -128,6 +134,7 @@ def make_plan(
         score_threshold=score_threshold,
         shard_key=shard_key,
         rerank_candidates=rerank_candidates if mode == "hybrid" else None,
+        prefetch=prefetch,
     )
 
 
