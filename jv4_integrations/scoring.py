@@ -221,4 +221,3 @@ def mean_token(tokens: Any) -> np.ndarray | None:
         return None
     out: np.ndarray = (mean / size).astype(np.float32)
     return out
-

@@ -37,14 +37,22 @@ def _open(args: argparse.Namespace, *, encoder: Any = None, create: bool, schema
     )
 
 
-def _recorded_model(args: argparse.Namespace) -> str | None:
-    """The model recorded in an existing collection, or ``None`` when there is no collection yet."""
+def _existing(args: argparse.Namespace) -> tuple[str | None, str] | None:
+    """An existing collection's recorded model (or ``None``) and prefetch vector; ``None`` when there is
+    no collection yet."""
     try:
         with _open(args, create=False) as collection:
             record = collection.info().model
+            prefetch = collection.schema.prefetch_vector
     except CollectionNotFoundError:
         return None
-    return record.model if record is not None else None
+    return (record.model if record is not None else None), prefetch
+
+
+def _recorded_model(args: argparse.Namespace) -> str | None:
+    """The model recorded in an existing collection, or ``None`` when there is no collection yet."""
+    existing = _existing(args)
+    return existing[0] if existing is not None else None
 
 
 def _load_encoder(name: str, device: str | None) -> JV4Encoder:
@@ -152,15 +160,18 @@ def run_index(args: argparse.Namespace) -> int:
         # before the model loads or a collection is created: there is nothing to write
         _nothing_to_index(args.paths, paths)
         return 1
-    recorded = _recorded_model(args)
+    existing = _existing(args)
+    recorded = existing[0] if existing is not None else None
     name = _pick_model(args, recorded)
     if recorded is not None and args.model is None:
         print(f"jv4: using the collection's model {recorded}", file=sys.stderr)
+    # an existing collection keeps its prefetch vector; --prefetch is checked against it
+    prefetch = args.prefetch or (existing[1] if existing is not None else "dense")
     encoder = _load_encoder(name, args.device)
     dim = args.dim if args.dim is not None else encoder.dim
     if dim not in encoder.dims:
         raise SystemExit(f"jv4 index: --dim {dim} is not available; choose one of {list(encoder.dims)}")
-    schema = CollectionSchema(dense_size=dim)
+    schema = CollectionSchema(dense_size=dim, prefetch_vector=prefetch)  # type: ignore[arg-type]
     stats = IndexStats()
     with _open(args, encoder=encoder, create=True, schema=schema) as collection:
         if args.task is not None and collection.task not in (None, args.task):

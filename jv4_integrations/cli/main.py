@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--chunk-chars", type=int, default=1500, help="longest text chunk in characters")
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     index.add_argument(
+        "--prefetch",
+        choices=["dense", "mean"],
+        default=None,
+        help="what hybrid search prefetches with, set when the collection is created: the dense vector "
+        "(default) or the mean multi-vector token (a third vector; see docs/qdrant.md)",
+    )
+    index.add_argument(
         "--prune",
         action="store_true",
         help="also remove the items of files indexed earlier under these PATHs that are gone "

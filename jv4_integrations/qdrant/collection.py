@@ -347,8 +347,9 @@ class MultiVectorCollection(AsyncCollectionMethods):
             prefetch_limits: the K values to try (each >= ``limit``).
             filter: a filter applied to every search (the truth is then the exact top of the
                 matching points).
-            hnsw_ef / shard_key / rerank_candidates: as in :meth:`search` (``rerank_candidates``
-                is capped at each K).
+            hnsw_ef: as in :meth:`search`.
+            shard_key: as in :meth:`search`.
+            rerank_candidates: as in :meth:`search`, capped at each K.
 
         Returns:
             A :class:`~.flows.tuning.RecallReport`: one row per K (recall, p50 and p95 latency), the
