@@ -352,6 +352,7 @@ def run_size(
             dense_size=args.dense_dim,
             multivector_datatype=args.datatype,
             multivector_quantization=quant,  # type: ignore[arg-type]
+            prefetch_vector=args.prefetch,
         )
         store = tmp / f"edge-{n}-{quant}"
         col = MultiVectorCollection.open(store, "bench", schema=schema)
@@ -391,7 +392,9 @@ def run_size(
     if local and main and "local" in args.parts and n <= args.local_max:
         from qdrant_client import QdrantClient
 
-        schema = CollectionSchema(dense_size=args.dense_dim, multivector_datatype=args.datatype)
+        schema = CollectionSchema(
+            dense_size=args.dense_dim, multivector_datatype=args.datatype, prefetch_vector=args.prefetch
+        )
         client = QdrantClient(path=str(tmp / f"local-{n}"))
         col = MultiVectorCollection.open(client, "bench", schema=schema)
         seconds, _, kept = ingest(col, world, n, args)
@@ -606,6 +609,12 @@ def main() -> None:
     parser.add_argument("--storage-points", type=int, default=5_000)
     parser.add_argument("--k", type=int, default=100, help="hybrid prefetch size")
     parser.add_argument(
+        "--prefetch",
+        choices=["dense", "mean"],
+        default="dense",
+        help="what hybrid prefetches with (CollectionSchema.prefetch_vector)",
+    )
+    parser.add_argument(
         "--k-sweep", type=int, nargs="*", default=[50, 200, 300, 500, 1000], help="more prefetch sizes (edge only)"
     )
     parser.add_argument(
@@ -675,7 +684,9 @@ def main() -> None:
         f"Data: synthetic clustered, {args.topics} topics; documents of {args.tokens} multi-vector tokens of width "
         f"{WIDTH} ({args.datatype} on the embedded engine) and a dense vector of {args.dense_dim}; queries of "
         f"{args.query_tokens} tokens, precomputed (no model time). Hybrid = dense HNSW prefetch of K={args.k}, "
-        "then exact MaxSim rerank, limit 10. Three-stage hybrid (rows 'K1=… K2=…', on a collection with a "
+        "then exact MaxSim rerank, limit 10"
+        + (' (prefetch by the mean-token vector, `prefetch_vector="mean"`)' if args.prefetch == "mean" else "")
+        + ". Three-stage hybrid (rows 'K1=… K2=…', on a collection with a "
         f"{'/'.join(args.quantized) or 'quantized'} copy of the multi-vectors: {stages}) = dense prefetch of K1, "
         "MaxSim on the quantized copy keeps K2, exact MaxSim on the originals ranks those. "
         "Latency = one `search_by_vector` call (our layer included), "
