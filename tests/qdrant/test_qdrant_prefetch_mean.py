@@ -175,6 +175,24 @@ def test_adapters_create_mean_collections(encoder: Any) -> None:
     assert len(store.similarity_search("beta", k=2)) == 2
     client.close()
 
+    from llama_index.core.schema import TextNode
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+
+    from jv4_integrations.llama_index import JV4Embedding
+    from jv4_integrations.llama_index import JV4QdrantVectorStore as LlamaStore
+
+    embed = JV4Embedding(model_name=str(encoder.path))
+    client = QdrantClient(":memory:")
+    li_store = LlamaStore(location=client, embed_model=embed, schema=schema)
+    nodes = [TextNode(text=t, id_=f"n{i}") for i, t in enumerate(["alpha beta", "gamma delta", "beta gamma"])]
+    for node in nodes:
+        node.embedding = embed.get_text_embedding(node.text)
+    li_store.add(nodes)
+    assert li_store.collection.schema.prefetch_vector == "mean"
+    result = li_store.query(VectorStoreQuery(query_str="beta", similarity_top_k=2))
+    assert len(result.ids or []) == 2
+    client.close()
+
 
 def test_bigger_corpus_recall_is_measured(store: Store) -> None:
     corpus = make_corpus(n=90, seed=5)
