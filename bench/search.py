@@ -29,6 +29,7 @@ Usage:
     python bench/search.py --quick                      # ~1 minute
     python bench/search.py --write-docs                 # 10k and 100k points; updates docs/benchmarks.md
     python bench/search.py --sizes 100000 --parts quantized   # only the three-stage rows (no docs)
+    python bench/search.py --sizes 100000 --parts edge --prefetch mean --write-docs   # its own docs section
 """
 
 from __future__ import annotations
@@ -490,6 +491,8 @@ def tables(rows: list[dict[str, Any]], ingest_rows: list[dict[str, Any]], storag
             f"| {r['backend']} | {r['points']:,} | {r['datatype']} | {r['ingest']:,.0f} | {build} | "
             f"{total:,.0f} | {r['bytes']:,.0f} | {quantized} |"
         )
+    if not storage:
+        return "\n".join(out)
     out += [
         "",
         "| multi-vector datatype | points | bytes/point on disk (edge segments, all / marginal) "
@@ -647,7 +650,11 @@ def main() -> None:
     if args.quick:
         args.sizes, args.tokens, args.queries, args.storage_points = [2_000], 32, 50, 1_000
         args.local_max, args.topics, args.extra_topics = 2_000, 50, []
-    if args.write_docs and set(args.parts) != set(PARTS):
+    # the main section comes from one full run; a mean-prefetch run has its own section and may be partial
+    heading = "## Search (bench/search.py)"
+    if args.prefetch == "mean":
+        heading = "## Search with the mean-token prefetch (bench/search.py --prefetch mean)"
+    elif args.write_docs and set(args.parts) != set(PARTS):
         parser.error("--write-docs needs every part (a docs section comes from one full run)")
     rows: list[dict[str, Any]] = []
     ingest_rows: list[dict[str, Any]] = []
@@ -676,17 +683,20 @@ def main() -> None:
     command = "python bench/search.py " + " ".join(sys.argv[1:])
     stages = ", ".join(f"K1={st.split(':')[0]} K2={st.split(':')[1]}" for st in args.stages)
     section = (
-        "## Search (bench/search.py)\n\n"
+        f"{heading}\n\n"
         f"Machine: {machine()}.\n"
         f"Command: `{command.strip()}` ({time.strftime('%Y-%m-%d')}, {time.time() - started:.0f} s in all; "
         f"load average {load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end: the machine is shared, "
         f"so each latency is timed in {args.repeats} interleaved passes and the range of their p50s is given).\n"
         f"Data: synthetic clustered, {args.topics} topics; documents of {args.tokens} multi-vector tokens of width "
         f"{WIDTH} ({args.datatype} on the embedded engine) and a dense vector of {args.dense_dim}; queries of "
-        f"{args.query_tokens} tokens, precomputed (no model time). Hybrid = dense HNSW prefetch of K={args.k}, "
-        "then exact MaxSim rerank, limit 10"
-        + (' (prefetch by the mean-token vector, `prefetch_vector="mean"`)' if args.prefetch == "mean" else "")
-        + ". Three-stage hybrid (rows 'K1=… K2=…', on a collection with a "
+        f"{args.query_tokens} tokens, precomputed (no model time). Hybrid = HNSW prefetch of K={args.k} by the "
+        + (
+            'mean-token vector (`prefetch_vector="mean"`: the normalised mean of the multi-vector tokens)'
+            if args.prefetch == "mean"
+            else "dense vector"
+        )
+        + ", then exact MaxSim rerank, limit 10. Three-stage hybrid (rows 'K1=… K2=…', on a collection with a "
         f"{'/'.join(args.quantized) or 'quantized'} copy of the multi-vectors: {stages}) = dense prefetch of K1, "
         "MaxSim on the quantized copy keeps K2, exact MaxSim on the originals ranks those. "
         "Latency = one `search_by_vector` call (our layer included), "
@@ -700,7 +710,7 @@ def main() -> None:
     )
     print(section)
     if args.write_docs:
-        write_section("## Search (bench/search.py)", section)
+        write_section(heading, section)
 
 
 if __name__ == "__main__":
