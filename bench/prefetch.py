@@ -39,6 +39,8 @@ import numpy as np
 from _common import host, write_section
 from search import WIDTH, World, documents, exact_top, queries, unit
 
+from jv4_integrations import scoring  # importable once search.py put the project root on sys.path
+
 HEADING = "## Prefetch predictors (bench/prefetch.py)"
 
 
@@ -101,9 +103,8 @@ def pooled(tokens: np.ndarray, clusters: int, iters: int = 8) -> np.ndarray:
 
 
 def maxsim(query: np.ndarray, docs: np.ndarray) -> np.ndarray:
-    """MaxSim of one ``(t, 128)`` query against ``(n, s, 128)`` documents: ``(n,)``."""
-    out: np.ndarray = (docs @ query.T).max(axis=1).sum(axis=1)
-    return out
+    """MaxSim of one ``(t, 128)`` query against ``(n, s, 128)`` documents: ``(n,)`` (the package's scorer)."""
+    return np.asarray(scoring.maxsim([query], docs)[0])
 
 
 def single_stage_rows(

@@ -204,8 +204,9 @@ def maxsim(
 def mean_token(tokens: Any) -> np.ndarray | None:
     """The normalised mean of L2-normalised token vectors: a one-vector summary of a multi-vector.
 
-    Its cosine with a query's ``mean_token`` is the mean over token pairs of their cosines, a cheap
-    predictor of MaxSim (used as the ``prefetch_vector="mean"`` of a collection).
+    Its dot product with a query's ``mean_token`` is the mean of all query-token x document-token
+    cosines, divided by the lengths of the two unnormalised means: a cheap predictor of MaxSim (used
+    as the ``prefetch_vector="mean"`` of a collection).
 
     Args:
         tokens: ``(n_tokens, dim)`` array (numpy or torch), ``n_tokens >= 1``.

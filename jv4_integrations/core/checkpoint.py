@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -144,13 +145,7 @@ def _shapes_in(files: Iterable[Path]) -> dict[str, tuple[tuple[int, ...], Path, 
 def weight_bytes(files: CheckpointFiles, dtype: torch.dtype) -> int:
     """Bytes every tensor of the checkpoint (backbone, projector, adapters) takes in ``dtype``."""
     paths = list(files.weights) + ([files.adapter_weights] if files.adapter_weights is not None else [])
-    numel = 0
-    for shape, _, _ in _shapes_in(paths).values():
-        n = 1
-        for size in shape:
-            n *= size
-        numel += n
-    return numel * torch.empty((), dtype=dtype).element_size()
+    return sum(math.prod(shape) for shape, _, _ in _shapes_in(paths).values()) * dtype.itemsize
 
 
 def _report(what: str, missing: list[str], unexpected: list[str], mismatched: list[str]) -> None:

@@ -272,16 +272,15 @@ def infer_schema(
     *,
     dense_name: str | None = None,
     multivector_name: str | None = None,
-    mean_name: str | None = None,
 ) -> CollectionSchema:
     """Read the schema of an existing collection (used when the caller passes none).
 
     Args:
         reported: what the backend reports.
-        dense_name / multivector_name / mean_name: the vector names when known (from the jv4
-            record); else the one ``max_sim`` vector is the multi-vector and the one other the dense
-            vector. With the dense vector known, one more plain vector of the multi-vector's width is
-            the mean-token prefetch vector (``prefetch_vector="mean"``).
+        dense_name / multivector_name: the vector names when known (from the jv4 record); else the
+            one ``max_sim`` vector is the multi-vector and the one other the dense vector. With the
+            dense vector known, one more plain vector of the multi-vector's width is the mean-token
+            prefetch vector (``prefetch_vector="mean"``).
 
     Returns:
         The collection's schema.
@@ -293,11 +292,11 @@ def infer_schema(
     dense = [n for n, s in reported.vectors.items() if s.comparator != "max_sim"]
     mv_name = multivector_name or (multi[0] if len(multi) == 1 else None)
     d_name = dense_name or (dense[0] if len(dense) == 1 else None)
-    if mean_name is None and d_name is not None and mv_name is not None and mv_name in reported.vectors:
+    mean_name = None
+    if d_name is not None and mv_name is not None and mv_name in reported.vectors:
         width = reported.vectors[mv_name].size
         others = [n for n in dense if n != d_name and reported.vectors[n].size == width]
         mean_name = others[0] if len(others) == 1 else None
-    prefetch = "mean" if mean_name is not None and mean_name in reported.vectors else "dense"
     if mv_name is None or d_name is None or mv_name not in reported.vectors or d_name not in reported.vectors:
         raise ValueError(
             "cannot tell the dense vector and the MaxSim multi-vector apart in this collection "
@@ -322,6 +321,6 @@ def infer_schema(
         shard_number=reported.shard_number,
         replication_factor=reported.replication_factor,
         write_consistency_factor=reported.write_consistency_factor,
-        prefetch_vector=prefetch,  # type: ignore[arg-type]
-        mean_name=mean_name if prefetch == "mean" and mean_name is not None else "mean",
+        prefetch_vector="dense" if mean_name is None else "mean",
+        mean_name=mean_name or "mean",
     )

@@ -50,6 +50,13 @@ class PointData:
     payload: dict[str, Any]
     mean: np.ndarray | None = None
 
+    def named_vectors(self, schema: CollectionSchema) -> dict[str, list[Any]]:
+        """The point's vectors by name, as lists (what both engines take fastest)."""
+        out = {schema.dense_name: self.dense.tolist(), schema.multivector_name: self.multivector.tolist()}
+        if self.mean is not None:
+            out[schema.mean_name] = self.mean.tolist()
+        return out
+
 
 @dataclass(frozen=True)
 class QueryPlan:

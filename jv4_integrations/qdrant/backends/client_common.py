@@ -137,13 +137,7 @@ def reported_schema(info: Any, *, remote: bool) -> ReportedSchema:
 def point_structs(points: Sequence[PointData], schema: CollectionSchema) -> list[Any]:
     """``PointStruct`` objects for an upsert."""
     m = models()
-    out = []
-    for p in points:
-        vector = {schema.dense_name: p.dense.tolist(), schema.multivector_name: p.multivector.tolist()}
-        if p.mean is not None:
-            vector[schema.mean_name] = p.mean.tolist()
-        out.append(m.PointStruct(id=p.id, vector=vector, payload=p.payload))
-    return out
+    return [m.PointStruct(id=p.id, vector=p.named_vectors(schema), payload=p.payload) for p in points]
 
 
 def _params(m: Any, plan: QueryPlan, *, exact: bool = False, local: bool = False) -> Any:
@@ -164,6 +158,16 @@ def _vec(value: np.ndarray | None) -> list[Any]:
         raise ValueError("the query plan lacks a vector its mode needs")
     listed: list[Any] = value.tolist()
     return listed
+
+
+def _first_stage(m: Any, plan: QueryPlan, schema: CollectionSchema, local: bool) -> dict[str, Any]:
+    """The hybrid prefetch: the K nearest by the prefetch vector (dense or mean token)."""
+    return {
+        "query": _vec(plan.prefetch_query),
+        "using": schema.prefetch_name,
+        "limit": plan.prefetch_limit,
+        "params": _params(m, plan, local=local),
+    }
 
 
 def query_requests(plans: Sequence[QueryPlan], schema: CollectionSchema, *, local: bool) -> list[Any]:
@@ -192,21 +196,10 @@ def query_requests(plans: Sequence[QueryPlan], schema: CollectionSchema, *, loca
             )
         elif hybrid_needs_client_rerank(plan, local=local):
             request = m.QueryRequest(
-                query=_vec(plan.prefetch_query),
-                using=schema.prefetch_name,
-                limit=plan.prefetch_limit,
-                params=_params(m, plan, local=local),
-                with_vector=[schema.multivector_name],
-                **common,
+                **_first_stage(m, plan, schema, local), with_vector=[schema.multivector_name], **common
             )
         else:
-            prefetch = m.Prefetch(
-                query=_vec(plan.prefetch_query),
-                using=schema.prefetch_name,
-                limit=plan.prefetch_limit,
-                filter=plan.filter,
-                params=_params(m, plan, local=local),
-            )
+            prefetch = m.Prefetch(**_first_stage(m, plan, schema, local), filter=plan.filter)
             if uses_quantized_stage(plan, schema):  # (local mode reranked on the client above)
                 # middle stage: MaxSim on the quantized multi-vectors, no rescoring, keeps rerank_candidates
                 prefetch = m.Prefetch(

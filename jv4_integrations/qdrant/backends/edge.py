@@ -78,6 +78,10 @@ def _quantization(edge: Any, kind: str | None) -> Any:
     return edge.BinaryQuantizationConfig(always_ram=True)
 
 
+def _hnsw(edge: Any, m: int) -> Any:
+    return edge.HnswIndexConfig(m=m, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=_FULL_SCAN_THRESHOLD_KB)
+
+
 def _edge_config(schema: CollectionSchema) -> Any:
     edge = _edge()
     datatypes = {
@@ -90,11 +94,7 @@ def _edge_config(schema: CollectionSchema) -> Any:
         distance=edge.Distance.Cosine,
         on_disk=schema.dense_on_disk,
         quantization_config=_quantization(edge, schema.dense_quantization),
-        hnsw_config=edge.HnswIndexConfig(
-            m=16 if schema.dense_hnsw_m is None else schema.dense_hnsw_m,
-            ef_construct=_HNSW_EF_CONSTRUCT,
-            full_scan_threshold=_FULL_SCAN_THRESHOLD_KB,
-        ),
+        hnsw_config=_hnsw(edge, 16 if schema.dense_hnsw_m is None else schema.dense_hnsw_m),
     )
     multi = edge.EdgeVectorParams(
         size=schema.multivector_size,
@@ -103,20 +103,12 @@ def _edge_config(schema: CollectionSchema) -> Any:
         multivector_config=edge.MultiVectorConfig(edge.MultiVectorComparator.MaxSim),
         datatype=datatypes[schema.multivector_datatype],
         quantization_config=_quantization(edge, schema.multivector_quantization),
-        hnsw_config=edge.HnswIndexConfig(
-            m=schema.multivector_hnsw_m,
-            ef_construct=_HNSW_EF_CONSTRUCT,
-            full_scan_threshold=_FULL_SCAN_THRESHOLD_KB,
-        ),
+        hnsw_config=_hnsw(edge, schema.multivector_hnsw_m),
     )
     vectors = {schema.dense_name: dense, schema.multivector_name: multi}
     if schema.prefetch_vector == "mean":
         vectors[schema.mean_name] = edge.EdgeVectorParams(
-            size=schema.multivector_size,
-            distance=edge.Distance.Cosine,
-            hnsw_config=edge.HnswIndexConfig(
-                m=16, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=_FULL_SCAN_THRESHOLD_KB
-            ),
+            size=schema.multivector_size, distance=edge.Distance.Cosine, hnsw_config=_hnsw(edge, 16)
         )
     return edge.EdgeConfig(
         vectors=vectors,
@@ -284,12 +276,7 @@ class EdgeBackend:
         edge = _edge()
         s = self.schema
         # lists cross into the engine ~2.5x faster than 2-D numpy arrays
-        structs = []
-        for p in points:
-            vectors = {s.dense_name: p.dense.tolist(), s.multivector_name: p.multivector.tolist()}
-            if p.mean is not None:
-                vectors[s.mean_name] = p.mean.tolist()
-            structs.append(edge.Point(p.id, vectors, p.payload))
+        structs = [edge.Point(p.id, p.named_vectors(s), p.payload) for p in points]
         with _errors("upserting into", self.name):
             self.shard.update(edge.UpdateOperation.upsert_points(structs))
         self._pending += len(points)

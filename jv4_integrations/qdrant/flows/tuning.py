@@ -13,7 +13,7 @@ import numpy as np
 from ...errors import InputError, InputProblem
 from ..schema import ShardKey
 from .driver import Context, Flow, cpu
-from .reading import check_query, filter_flow, search_flow
+from .reading import check_mode, check_query, search_flow
 
 __all__ = ["RecallReport", "RecallRow", "measure_recall_flow"]
 
@@ -90,8 +90,7 @@ def measure_recall_flow(
     rerank_candidates: int | None,
 ) -> Flow[RecallReport]:
     """Exact MaxSim top-``limit`` per query as the truth, then hybrid search at each K, timed."""
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise ValueError(f"limit must be a positive int, got {limit!r}")
+    check_mode("multivector", limit, limit, hnsw_ef=hnsw_ef)  # limit and hnsw_ef, before any work
     ks = _prefetch_limits(prefetch_limits, limit)
     if queries is not None:
         if not queries:
@@ -106,8 +105,7 @@ def measure_recall_flow(
     pairs = list(vectors or ())
     if not pairs:
         raise InputError([InputProblem(0, "no query vectors: measure_recall needs at least one")], what="query")
-    resolved = yield from filter_flow(ctx, flt)
-    common: dict[str, Any] = dict(flt=resolved, hnsw_ef=hnsw_ef, score_threshold=None, shard_key=shard_key)
+    common: dict[str, Any] = dict(flt=flt, hnsw_ef=hnsw_ef, score_threshold=None, shard_key=shard_key)
     truths: list[set[str]] = []
     exact_ms: list[float] = []
     for pair in pairs:
