@@ -174,7 +174,12 @@ def check_filter_keys(flt: Any, known_metadata: Iterable[str], *, collection: st
 def _edge_match(edge: Any, match: Any) -> Any:
     name = type(match).__name__
     if name == "MatchValue":
-        return edge.MatchValue(match.value)
+        import numpy as np
+
+        value = match.value
+        # the binding reads a Python bool as the integer 0/1, which never equals a stored bool;
+        # numpy's bool reaches it as a bool
+        return edge.MatchValue(np.bool_(value) if isinstance(value, bool) else value)
     if name == "MatchAny":
         return edge.MatchAny(list(match.any))
     if name == "MatchExcept":

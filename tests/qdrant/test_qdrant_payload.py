@@ -184,6 +184,20 @@ def test_filters_mean_the_same_on_every_backend(store: Store, corpus: Corpus) ->
     assert [col.count(f) for f in FILTERS] == _expected_counts(corpus)
 
 
+def test_bool_filters_match_on_every_backend(store: Store, corpus: Corpus) -> None:
+    # qdrant-edge's binding reads a Python bool as 0/1, which never equals a stored bool
+    col = store.open(schema=SMALL)
+    flags = [i % 3 == 0 for i in range(len(corpus.texts))]
+    col.add_embeddings(corpus.dense, corpus.multivectors, texts=corpus.texts, metadatas=[{"flag": f} for f in flags])
+    truthy = sum(flags)
+    assert col.count({"flag": True}) == truthy
+    assert col.count({"flag": False}) == len(flags) - truthy
+    explicit = models.Filter(must=[models.FieldCondition(key="metadata.flag", match=models.MatchValue(value=True))])
+    assert col.count(explicit) == truthy
+    hits = col.search_by_vector(dense=corpus.dense[1], mode="dense", limit=100, filter={"flag": False})
+    assert {h.text for h in hits} == {t for t, f in zip(corpus.texts, flags, strict=True) if not f}
+
+
 def test_edge_translation_is_structural() -> None:
     import qdrant_edge
 
