@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +78,59 @@ def test_shard_keys_need_a_server(tmp_path: Path, corpus: Corpus) -> None:
         with pytest.raises(StoreError, match="shard keys need a Qdrant server"):
             col.search_by_vector(dense=d, multivector=m, shard_key="eu")
         assert col.count() == 0
+
+
+_OTHER_PROCESS = """
+import sys
+from jv4_integrations.errors import StoreError
+from jv4_integrations.qdrant import MultiVectorCollection
+try:
+    col = MultiVectorCollection.open(sys.argv[1], "t", create=False)
+except StoreError as exc:
+    print("refused:", exc)
+else:
+    print("count:", col.count())
+    col.close()
+"""
+
+
+def _other_process(store: Path) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", _OTHER_PROCESS, str(store)], capture_output=True, text=True, timeout=120, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_a_store_open_in_another_process_is_refused_at_open(tmp_path: Path, corpus: Corpus) -> None:
+    with MultiVectorCollection.open(tmp_path, "t", schema=SMALL) as col:
+        col.add_embeddings(corpus.dense[:3], corpus.multivectors[:3], texts=corpus.texts[:3])
+        message = _other_process(tmp_path)
+        assert message.startswith("refused:") and "in use by another process" in message, message
+        assert col.count() == 3  # the holder is unaffected
+    assert _other_process(tmp_path) == "count: 3"  # closed: the other process opens it
+
+
+def test_a_handle_dropped_without_close_gives_the_store_back(tmp_path: Path, corpus: Corpus) -> None:
+    def write_and_drop() -> None:
+        col = MultiVectorCollection.open(tmp_path, "t", schema=SMALL)
+        col.add_embeddings(corpus.dense[:2], corpus.multivectors[:2], texts=corpus.texts[:2])
+
+    write_and_drop()
+    gc.collect()
+    assert not edge_backend._registry
+    assert _other_process(tmp_path) == "count: 2"
+    kept = MultiVectorCollection.open(tmp_path, "t", create=False)  # a live handle still holds it
+    assert kept.count() == 2
+    assert _other_process(tmp_path).startswith("refused:")
+    kept.close()
+
+
+def test_a_handle_collected_during_a_registry_operation_is_released_later(tmp_path: Path) -> None:
+    col = MultiVectorCollection.open(tmp_path, "t", schema=SMALL)
+    with edge_backend._registry_lock:  # as if a collection pass ran inside another open()/close()
+        del col
+        gc.collect()  # the finalizer must not wait for the lock (it would deadlock): it queues
+        assert len(edge_backend._pending) == 1 and len(edge_backend._registry) == 1
+    MultiVectorCollection.open(tmp_path, "other", schema=SMALL).close()  # the next operation applies it
+    assert not edge_backend._pending and not edge_backend._registry
+    assert _other_process(tmp_path) == "count: 0"

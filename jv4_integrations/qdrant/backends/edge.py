@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ _FULL_SCAN_THRESHOLD_KB = 10_000
 
 _registry_lock = threading.Lock()
 _registry: dict[str, list[Any]] = {}  # resolved shard dir -> [EdgeShard, open count]
+_pending: list[str] = []  # releases of garbage-collected handles, applied at the next registry operation
 
 
 def _edge() -> Any:
@@ -139,34 +141,78 @@ def _reported_from_edge_json(data: Mapping[str, Any]) -> ReportedSchema:
     return ReportedSchema(vectors=specs)
 
 
+def _key(shard_dir: Path) -> str:
+    return str(shard_dir.resolve())
+
+
+def _drop(key: str) -> None:
+    """One holder fewer for ``key``; the last one flushes and closes the shard (lock held)."""
+    entry = _registry.get(key)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] <= 0:
+        del _registry[key]
+        entry[0].flush()
+        entry[0].close()
+
+
+def _drain() -> None:
+    """Apply the releases that garbage collection queued (lock held)."""
+    while _pending:
+        key = _pending.pop()
+        try:
+            _drop(key)
+        except Exception:  # a failed close must not stop the others; the engine's WAL keeps the data
+            logger.exception("closing the dropped handle of %r failed", key)
+
+
 def _acquire(shard_dir: Path, create_config: Any | None) -> Any:
-    key = str(shard_dir.resolve())
+    key = _key(shard_dir)
     with _registry_lock:
+        _drain()
         entry = _registry.get(key)
         if entry is not None:
             entry[1] += 1
             return entry[0]
         edge = _edge()
-        shard = (
-            edge.EdgeShard.create(str(shard_dir), create_config)
-            if create_config is not None
-            else edge.EdgeShard.load(str(shard_dir))
-        )
+        try:
+            shard = (
+                edge.EdgeShard.create(str(shard_dir), create_config)
+                if create_config is not None
+                else edge.EdgeShard.load(str(shard_dir))
+            )
+        except Exception as exc:  # qdrant_edge raises plain Exception
+            if "WouldBlock" in str(exc):
+                raise StoreError(
+                    f"collection folder {str(shard_dir.parent)!r} is in use by another process: the embedded "
+                    "engine lets one process at a time open a collection (a handle that was never closed holds "
+                    "it until its process exits). Close it there, or serve the collection from a Qdrant server "
+                    "to share it between processes (docs/scaling.md)"
+                ) from exc
+            raise
         _registry[key] = [shard, 1]
         return shard
 
 
-def _release(shard_dir: Path) -> None:
-    key = str(shard_dir.resolve())
+def _release(key: str) -> None:
     with _registry_lock:
-        entry = _registry.get(key)
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] <= 0:
-            del _registry[key]
-            entry[0].flush()
-            entry[0].close()
+        _drop(key)
+        _drain()
+
+
+def _release_dropped(key: str) -> None:
+    """The finalizer of a handle garbage-collected without close(). It may run inside a registry
+    operation of this very thread (a collection pass), so it never waits for the lock: when the
+    lock is taken it queues the release for the next registry operation."""
+    if _registry_lock.acquire(blocking=False):
+        try:
+            _pending.append(key)
+            _drain()
+        finally:
+            _registry_lock.release()
+    else:
+        _pending.append(key)
 
 
 class EdgeBackend:
@@ -181,6 +227,7 @@ class EdgeBackend:
         self.shard_dir = self.root / "shard"
         self.sidecar = self.root / _SIDECAR
         self._shard: Any = None
+        self._finalizer: weakref.finalize[[str], EdgeBackend] | None = None
         self._schema: CollectionSchema | None = None
         self._pending = 0
         self._meta_lock = threading.Lock()
@@ -189,6 +236,7 @@ class EdgeBackend:
 
     def bind(self, schema: CollectionSchema) -> None:
         self._schema = schema
+        self.shard  # noqa: B018  (opens the shard now: a store held by another process fails at open)
 
     @property
     def schema(self) -> CollectionSchema:
@@ -200,8 +248,13 @@ class EdgeBackend:
     def shard(self) -> Any:
         if self._shard is None:
             with _errors("opening", self.name):
-                self._shard = _acquire(self.shard_dir, None)
+                self._hold(_acquire(self.shard_dir, None))
         return self._shard
+
+    def _hold(self, shard: Any) -> None:
+        """Keep ``shard``; a handle dropped without close() gives it back when it is garbage-collected."""
+        self._shard = shard
+        self._finalizer = weakref.finalize(self, _release_dropped, _key(self.shard_dir))
 
     def exists(self) -> bool:
         return (self.shard_dir / "edge_config.json").is_file() or (self.shard_dir / "segments").is_dir()
@@ -215,7 +268,7 @@ class EdgeBackend:
         with _errors("creating", self.name):
             self.root.mkdir(parents=True, exist_ok=True)
             self._write_sidecar({"metadata": dict(metadata)})
-            self._shard = _acquire(self.shard_dir, _edge_config(schema))
+            self._hold(_acquire(self.shard_dir, _edge_config(schema)))
             edge = _edge()
             self._shard.update(edge.UpdateOperation.create_field_index(DOC_ID, edge.PayloadSchemaType.Keyword))
 
@@ -231,8 +284,11 @@ class EdgeBackend:
     def close(self) -> None:
         if self._shard is not None:
             self._shard = None
+            finalizer, self._finalizer = self._finalizer, None
+            if finalizer is not None:
+                finalizer.detach()
             with _errors("closing", self.name):
-                _release(self.shard_dir)
+                _release(_key(self.shard_dir))
 
     # -- metadata sidecar -----------------------------------------------------------------------
 
