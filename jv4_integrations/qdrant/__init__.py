@@ -21,7 +21,7 @@ from .collection import DEFAULT_COLLECTION, MultiVectorCollection
 from .filters import metadata_filter
 from .flows.tuning import RecallReport, RecallRow
 from .ids import POINT_ID_NAMESPACE, point_id
-from .payload import PAYLOAD_SCHEMA_VERSION, build_payload, metadata_key, parse_payload
+from .payload import PAYLOAD_SCHEMA_VERSION, build_payload, clean_metadata, metadata_key, parse_payload
 from .record import ModelRecord
 from .schema import CollectionSchema
 from .types import MODES, CollectionInfo, SearchHit, StoredPoint
@@ -40,6 +40,7 @@ __all__ = [
     "SearchHit",
     "StoredPoint",
     "build_payload",
+    "clean_metadata",
     "metadata_filter",
     "metadata_key",
     "parse_payload",

@@ -16,6 +16,7 @@ from .ingest import (
     DEFAULT_MAX_REQUEST_BYTES,
     IN_PROCESS_MAX_REQUEST_BYTES,
     check_columns,
+    clean_metadatas,
     normalize_ids,
     precheck_items,
 )
@@ -186,6 +187,7 @@ class CollectionBase:
         items = listed(items, "items")
         check_columns(len(items), metadatas=metadatas, doc_ids=doc_ids, sources=sources)
         precheck_items(items)
+        metadatas = clean_metadatas(metadatas)
         check_batch_size(batch_size)
         unknown = sorted(set(encode_kwargs or {}) - set(ENCODE_OPTIONS))
         if unknown:

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError, InputProblem
 from ..scoring import mean_token
 from .ids import content_item_id, normalize_item_id, point_id, text_item_id, vectors_item_id
-from .payload import MODALITIES, build_payload
+from .payload import MODALITIES, build_payload, clean_metadata
 from .record import value_type
 from .types import PointData
 
@@ -32,6 +32,7 @@ __all__ = [
     "IN_PROCESS_MAX_REQUEST_BYTES",
     "IngestItem",
     "check_columns",
+    "clean_metadatas",
     "estimate_request_bytes",
     "metadata_fields",
     "precheck_items",
@@ -77,6 +78,27 @@ def check_columns(n: int, **columns: Sequence[Any] | None) -> None:
                 raise TypeError(f"{name} must be a list with one entry per item, got {type(column).__name__}")
             if len(column) != n:
                 raise ValueError(f"{name} has {len(column)} entries for {n} items")
+
+
+def clean_metadatas(metadatas: Sequence[Mapping[str, Any] | None] | None) -> list[dict[str, Any] | None] | None:
+    """Every item's metadata in its stored form (:func:`~.payload.clean_metadata`), checked before
+    anything is encoded or written.
+
+    Raises:
+        InputError: every item whose metadata cannot be stored, with the key path and the reason.
+    """
+    if metadatas is None:
+        return None
+    out: list[dict[str, Any] | None] = []
+    problems = []
+    for i, meta in enumerate(metadatas):
+        try:
+            out.append(None if meta is None else clean_metadata(meta))
+        except ValueError as exc:
+            problems.append(InputProblem(i, str(exc)))
+    if problems:
+        raise InputError(problems, what="item")
+    return out
 
 
 def _source_of(item: Any) -> str | None:

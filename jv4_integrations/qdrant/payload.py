@@ -21,8 +21,11 @@ line, read and write points only through :func:`build_payload` and :func:`parse_
 
 from __future__ import annotations
 
+import datetime as _dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Literal
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "Modality",
     "ParsedPayload",
     "build_payload",
+    "clean_metadata",
     "metadata_key",
     "parse_payload",
 ]
@@ -81,6 +85,66 @@ def metadata_key(key: str) -> str:
     return f"{METADATA}.{key}"
 
 
+#: What metadata values may be, for messages.
+METADATA_VALUES = (
+    "str, int, float, bool, None, lists and dicts of them (tuples, datetimes, dates, pathlib paths and numpy "
+    "numbers are converted)"
+)
+
+
+def _clean_value(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where} is {value!r}; metadata numbers must be finite (JSON has no NaN or inf)")
+        return float(value)
+    if isinstance(value, Mapping):
+        return {_clean_key(k, where): _clean_value(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return _clean_value(value.item(), where)
+    raise ValueError(f"{where} is a {type(value).__name__}, which metadata cannot hold; it can hold {METADATA_VALUES}")
+
+
+def _clean_key(key: Any, where: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"{where} has the key {key!r}; metadata keys must be non-empty strings")
+    return key
+
+
+def clean_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON form in which metadata is stored: a new dict, the caller's is never modified.
+
+    Kept as they are: ``str``, ``int``, ``float``, ``bool``, ``None``, lists and dicts of them.
+    Converted: tuples to lists, ``datetime`` / ``date`` / ``time`` to ISO 8601 strings (what Qdrant's
+    datetime ranges read), pathlib paths to strings, numpy scalars to Python numbers.
+
+    Args:
+        metadata: one item's metadata.
+
+    Returns:
+        The stored form.
+
+    Raises:
+        ValueError: naming the key path: a key that is not a non-empty string (at any depth), a NaN or
+            infinite number, or a value of any other type (sets, bytes, objects, arrays).
+
+    Example:
+        >>> import datetime
+        >>> clean_metadata({"when": datetime.date(2024, 5, 1), "pages": (1, 2)})
+        {'when': '2024-05-01', 'pages': [1, 2]}
+    """
+    if not isinstance(metadata, Mapping):
+        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
+    return {_clean_key(k, "metadata"): _clean_value(v, f"metadata[{k!r}]") for k, v in metadata.items()}
+
+
 def build_payload(
     *,
     item_id: str,
@@ -97,7 +161,8 @@ def build_payload(
         item_id: the caller's id, or the content hash.
         modality: ``"text"``, ``"image"`` or ``"mixed"``.
         text: the item's text (``None`` for images).
-        metadata: the caller's metadata (JSON-serialisable); copied, never modified.
+        metadata: the caller's metadata, stored in the form :func:`clean_metadata` gives; the
+            caller's dict is never modified.
         source: image path / URI reference (or a ``data:`` URI when the caller stores pixels).
         doc_id: the parent document id.
         extra: adapter data that is not the caller's metadata (JSON-serialisable), keyed by the
@@ -107,21 +172,19 @@ def build_payload(
         A new dict with exactly the keys of :data:`PAYLOAD_FIELDS` (and :data:`EXTRA` when given).
 
     Raises:
-        ValueError: an unknown modality, a non-dict metadata or a bad id.
+        ValueError: an unknown modality, metadata that :func:`clean_metadata` refuses, or a bad id.
     """
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}; expected one of {list(MODALITIES)}")
     if not isinstance(item_id, str) or not item_id:
         raise ValueError(f"item_id must be a non-empty str, got {item_id!r}")
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
     if doc_id is not None and not isinstance(doc_id, str):
         raise ValueError(f"doc_id must be a str or None, got {doc_id!r}")
     if extra is not None and not isinstance(extra, Mapping):
         raise ValueError(f"extra must be a dict or None, got {type(extra).__name__}")
     payload = {
         TEXT: text,
-        METADATA: dict(metadata) if metadata is not None else {},
+        METADATA: clean_metadata(metadata) if metadata is not None else {},
         MODALITY: modality,
         SOURCE: source,
         DOC_ID: doc_id,

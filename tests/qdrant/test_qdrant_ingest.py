@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import io
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,74 @@ def test_bad_items_are_named_and_nothing_is_written(store: Store, encoder: Any) 
     with pytest.raises(TypeError, match="wrap a single item in a list"):
         col.add("just a string")
     assert col.count() == 2
+
+
+def test_metadata_is_stored_in_json_form(store: Store, corpus: Corpus) -> None:
+    col = store.open(schema=SMALL)
+    given = {
+        "when": datetime.datetime(2024, 5, 1, 12, 30),
+        "day": datetime.date(2024, 5, 1),
+        "pages": (1, 2),
+        "file": Path("docs/a.txt"),
+        "n": np.int64(7),
+        "x": np.float32(0.5),
+        "ok": np.bool_(True),
+        "nested": {"tags": ("a", "b"), "none": None},
+    }
+    original = dict(given)
+    col.add_embeddings(corpus.dense[:2], corpus.multivectors[:2], ids=["a", "b"], metadatas=[given, {"n": 3}])
+    assert given == original  # the caller's dict is not modified
+    stored = col.get(["a"])[0].metadata
+    assert stored == {
+        "when": "2024-05-01T12:30:00",
+        "day": "2024-05-01",
+        "pages": [1, 2],
+        "file": "docs/a.txt",
+        "n": 7,
+        "x": 0.5,
+        "ok": True,
+        "nested": {"tags": ["a", "b"], "none": None},
+    }
+    assert type(stored["n"]) is int and type(stored["ok"]) is bool
+    assert col.count({"when": {"gte": "2024-05-01T00:00:00Z"}}) == 1  # a datetime range reads the ISO string
+    assert col.count({"n": 7}) == 1 and col.count({"ok": True}) == 1
+    assert col.info().metadata_fields["pages"] == "list"
+
+
+def test_metadata_that_cannot_be_stored_is_refused_before_anything_is_written(
+    store: Store, corpus: Corpus, encoder: Any
+) -> None:
+    col = store.open(schema=SMALL)
+    bad = [{1: "x"}, {"fine": 1}, {"s": {1, 2}}, {"v": [1.0, float("nan")]}, {"": 1}, {"d": {"k": {2: "y"}}}]
+    with pytest.raises(InputError) as info:
+        col.add_embeddings(corpus.dense[:6], corpus.multivectors[:6], metadatas=bad)
+    assert [p.index for p in info.value.problems] == [0, 2, 3, 4, 5]
+    text = str(info.value)
+    assert "item 0: metadata has the key 1; metadata keys must be non-empty strings" in text
+    assert "item 2: metadata['s'] is a set, which metadata cannot hold" in text
+    assert "item 3: metadata['v'][1] is nan; metadata numbers must be finite" in text
+    assert "item 5: metadata['d']['k'] has the key 2" in text
+    assert col.count() == 0 and "fine" not in col.info().metadata_fields  # no keys recorded for a failed write
+    with_encoder = store.open("enc", encoder=encoder, schema=SCHEMA)
+    before = encoder.forward_calls
+    with pytest.raises(InputError, match=r"item 3: metadata\['b'\] is a bytes"):
+        with_encoder.add(["a", "b", "c", "d"], metadatas=[{}, {}, {}, {"b": b"xx"}], batch_size=2)
+    assert encoder.forward_calls == before and with_encoder.count() == 0  # refused before any encoding
+
+
+def test_dotted_metadata_keys_are_stored_with_a_warning_and_filters_on_them_explain(
+    store: Store, corpus: Corpus, caplog: pytest.LogCaptureFixture
+) -> None:
+    col = store.open(schema=SMALL)
+    with caplog.at_level("WARNING", logger="jv4_integrations"):
+        col.add_embeddings(corpus.dense[:2], corpus.multivectors[:2], ids=["a", "b"], metadatas=[{"a.b": 1}, {"c": 2}])
+    assert "metadata key(s) ['a.b']" in caplog.text and "no filter can select on them" in caplog.text
+    assert col.get(["a"])[0].metadata == {"a.b": 1}  # stored as given
+    with pytest.raises(StoreError, match=r"filter on \['metadata.a.b'\].*contain '\.', which Qdrant filters read as"):
+        col.count({"a.b": 1})
+    with pytest.raises(StoreError, match=r"unknown field\(s\) \['metadata.x.y'\]"):  # a plain typo keeps its message
+        col.count({"x.y": 1})
+    assert col.count({"c": 2}) == 1
 
 
 def test_repeated_ids_in_one_call_are_refused_and_nothing_is_written(store: Store, corpus: Corpus) -> None:

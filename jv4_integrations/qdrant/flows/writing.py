@@ -33,6 +33,14 @@ def _warn_repeated_content(name: str, item_ids: Sequence[str]) -> None:
 def _record_fields(ctx: Context, metadatas: Sequence[Mapping[str, Any] | None] | None) -> Flow[None]:
     """Record new metadata keys before the points that carry them are written."""
     new = {k: v for k, v in metadata_fields(metadatas).items() if k not in ctx.fields}
+    dotted = sorted(k for k in new if "." in k)
+    if dotted:
+        logger.warning(
+            "metadata key(s) %s of collection %r contain '.', which filters read as nesting: they are stored, "
+            "but no filter can select on them (rename them, e.g. with '_', to filter on them)",
+            dotted,
+            ctx.name,
+        )
     if new:
         yield call("merge_metadata", field_entries(new))
         ctx.fields.update(new)
@@ -143,7 +151,7 @@ def add_flow(
                     modalities=[prepared[i].modality for i in todo],
                     offset=start,
                 )
-                yield from _record_fields(ctx, metas)
+                yield from _record_fields(ctx, [p.payload["metadata"] for p in points])
                 yield from _write(ctx, points, shard_key, max_request_bytes)
                 written += len(points)
             if progress is not None:
@@ -187,7 +195,7 @@ def add_embeddings_flow(
         modalities=modalities,
         extras=extras,
     )
-    yield from _record_fields(ctx, metadatas)
+    yield from _record_fields(ctx, [p.payload["metadata"] for p in points])
     yield from _write(ctx, points, shard_key, max_request_bytes)
     yield call("after_write", len(points))
     if ids is None:
