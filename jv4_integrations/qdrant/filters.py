@@ -12,6 +12,7 @@ every key a filter names must be a payload field (``text``, ``doc_id``, ``modali
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -39,7 +40,14 @@ def _condition(models: Any, key: str, value: Any) -> Any:
                 f"filter on {key!r}: a dict value is a range with keys {list(_RANGE_OPS)}, got {dict(value)!r}"
             )
         if all(isinstance(v, str) for v in value.values()):
-            return models.FieldCondition(key=path, range=models.DatetimeRange(**value))
+            try:
+                return models.FieldCondition(key=path, range=models.DatetimeRange(**value))
+            except ValueError:  # pydantic's ValidationError
+                raise ValueError(
+                    f"filter on {key!r}: string bounds {dict(value)!r} make a datetime range, and each must be an "
+                    "ISO 8601 datetime or date (e.g. '2024-05-01' or '2024-05-01T12:00:00Z'); use numbers for a "
+                    "numeric range"
+                ) from None
         for op, bound in value.items():
             if isinstance(bound, bool) or not isinstance(bound, (int, float)):
                 raise ValueError(
@@ -55,8 +63,10 @@ def _condition(models: Any, key: str, value: Any) -> Any:
         return models.FieldCondition(key=path, match=models.MatchAny(any=values))
     if isinstance(value, (str, int, bool)):
         return models.FieldCondition(key=path, match=models.MatchValue(value=value))
+    if isinstance(value, float) and math.isfinite(value):  # Qdrant matches no floats: a one-point range
+        return models.FieldCondition(key=path, range=models.Range(gte=value, lte=value))
     raise ValueError(
-        f"filter on {key!r}: unsupported value {value!r}; expected str, int, bool, None, a list "
+        f"filter on {key!r}: unsupported value {value!r}; expected str, int, bool, a finite float, None, a list "
         f"(any of) or a range dict with keys {list(_RANGE_OPS)}"
     )
 
@@ -64,10 +74,11 @@ def _condition(models: Any, key: str, value: Any) -> Any:
 def metadata_filter(conditions: Mapping[str, Any]) -> Any:
     """Turn ``{"key": value, ...}`` on the caller's metadata into a Qdrant filter (all must hold).
 
-    Values: ``str`` / ``int`` / ``bool`` = equals; a list = any of; ``None`` = the value is an
-    explicit ``null``; a dict with ``gt`` / ``gte`` / ``lt`` / ``lte`` = a range (numbers, or
-    ISO-8601 strings for a datetime range). For anything else (or, should, must_not, payload fields
-    such as ``doc_id``) build a ``qdrant_client.models.Filter`` yourself.
+    Values: ``str`` / ``int`` / ``bool`` = equals; a ``float`` = equals (a one-point range); a
+    list = any of; ``None`` = the value is an explicit ``null``; a dict with ``gt`` / ``gte`` /
+    ``lt`` / ``lte`` = a range (numbers, or ISO-8601 strings for a datetime range). For anything
+    else (or, should, must_not, payload fields such as ``doc_id``) build a
+    ``qdrant_client.models.Filter`` yourself.
 
     Args:
         conditions: metadata key -> value.
@@ -160,6 +171,15 @@ def check_filter_keys(flt: Any, known_metadata: Iterable[str], *, collection: st
                 bad.append(key)
         elif top not in PAYLOAD_FIELDS:
             bad.append(key)
+    dotted = [
+        k for k in bad if k.startswith(METADATA + ".") and any("." in d and k[len(METADATA) + 1 :] == d for d in known)
+    ]
+    if dotted:
+        raise StoreError(
+            f"filter on {dotted} in collection {collection!r}: these metadata keys contain '.', which Qdrant "
+            "filters read as nesting (a key, then a key inside it), so no filter can select on them; store "
+            "them under keys without '.' (e.g. with '_') to filter on them"
+        )
     if bad:
         fields = [f for f in PAYLOAD_FIELDS if f != METADATA] + [metadata_key(k) for k in sorted(known)]
         raise StoreError(

@@ -61,6 +61,11 @@ def test_payload_round_trip() -> None:
 def test_ids_are_deterministic_uuid5() -> None:
     assert point_id("doc-1") == str(uuid.uuid5(POINT_ID_NAMESPACE, "doc-1")) == point_id("doc-1")
     assert point_id("doc-1") != point_id("doc-2")
+    assert point_id(7) == point_id("7") == str(uuid.uuid5(POINT_ID_NAMESPACE, "7"))  # ids= takes ints too
+    u = uuid.UUID(int=5)
+    assert point_id(u) == point_id(str(u))
+    with pytest.raises(ValueError, match=r"must be a str, int or uuid\.UUID"):
+        point_id(1.5)  # type: ignore[arg-type]
     assert text_item_id("hello") == content_item_id("text", "hello", [])
     assert text_item_id("hello").startswith("sha256:") and len(text_item_id("hello")) == 71
     from PIL import Image
@@ -90,11 +95,13 @@ def test_metadata_filter_builds_qdrant_conditions() -> None:
     assert isinstance(by_key["metadata.gone"], models.IsNullCondition)
     assert isinstance(by_key["metadata.when"].range, models.DatetimeRange)
     assert by_key["metadata.ok"].match == models.MatchValue(value=True)
+    assert metadata_filter({"x": 1.5}).must[0].range == models.Range(gte=1.5, lte=1.5)  # float equality
     for bad, message in [
         ({"y": {"between": 1}}, "a range with keys"),
         ({"y": {"gte": [1]}}, "must be a number"),
         ({"y": [1.5]}, "str or int values"),
-        ({"y": 1.5}, "unsupported value 1.5"),
+        ({"y": float("nan")}, "unsupported value nan"),
+        ({"y": {"gte": "soon"}}, r"string bounds \{'gte': 'soon'\} make a datetime range, and each must be an ISO"),
     ]:
         with pytest.raises(ValueError, match=message):
             metadata_filter(bad)
@@ -151,6 +158,7 @@ FILTERS: list[Any] = [
     models.Filter(must=[models.IsNullCondition(is_null=models.PayloadField(key="source"))]),
     models.Filter(must=[models.FieldCondition(key="metadata.tags", values_count=models.ValuesCount(gte=2))]),
     models.Filter(must=[models.FieldCondition(key="text", match=models.MatchValue(value="text 7"))]),
+    {"score": 3 / 60},  # a float equals: a one-point range
 ]
 
 
@@ -168,6 +176,7 @@ def _expected_counts(corpus: Corpus) -> list[int]:
         len(metas),
         sum(len(t) >= 2 for t in tags),
         1,
+        sum(m["score"] == 3 / 60 for m in metas),
     ]
 
 
