@@ -246,7 +246,7 @@ class JV4Encoder:
                 f"{self.name_or_path!r} has no multi-vector projector (a merged variant); use output='dense' or load "
                 f"{DEFAULT_MODEL!r}"
             )
-        if truncate_dim is not None and truncate_dim not in self.dims:
+        if truncate_dim is not None and (not hasattr(type(truncate_dim), "__index__") or truncate_dim not in self.dims):
             raise ValueError(f"unsupported truncate_dim {truncate_dim!r}; expected None or one of {list(self.dims)}")
         return task
 

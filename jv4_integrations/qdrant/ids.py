@@ -56,14 +56,23 @@ def normalize_item_id(value: Any, *, index: int | None = None) -> str:
     return text
 
 
-def point_id(item_id: str) -> str:
+def point_id(item_id: str | int | uuid.UUID) -> str:
     """The Qdrant point id (a UUID string) of an item id.
+
+    Args:
+        item_id: an id as ``ids=`` takes it (``str``, ``int`` or ``uuid.UUID``; stored as its text,
+            so ``7`` and ``"7"`` are one id).
+
+    Raises:
+        ValueError: any other value.
 
     Example:
         >>> point_id("doc-1") == point_id("doc-1")
         True
+        >>> point_id(7) == point_id("7")
+        True
     """
-    return str(uuid.uuid5(POINT_ID_NAMESPACE, item_id))
+    return str(uuid.uuid5(POINT_ID_NAMESPACE, normalize_item_id(item_id)))
 
 
 def _digest(*parts: bytes) -> str:

@@ -159,6 +159,7 @@ def test_empty_input_gives_an_empty_result(encoder: JV4Encoder) -> None:
         ({"prompt": "document"}, r"unknown prompt 'document'; expected one of \['query', 'passage'\]"),
         ({"output": "sparse"}, r"unknown output 'sparse'; expected one of \['dense', 'multivector', 'both'\]"),
         ({"truncate_dim": 100}, r"unsupported truncate_dim 100; expected None or one of \[4, 8, 16, 32, 64\]"),
+        ({"truncate_dim": 16.0}, r"unsupported truncate_dim 16\.0; expected None or one of \[4, 8, 16, 32, 64\]"),
         ({"batch_size": 0}, r"batch_size must be a positive int, got 0"),
         ({"max_length": -1}, r"max_length must be a positive int, got -1"),
         ({"max_pixels": 10}, r"max_pixels must be an int >= 784"),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from qdrant_helpers import Corpus, Store, query_vectors, reference_search
 
-from jv4_integrations.errors import InputError
+from jv4_integrations.errors import InputError, StoreError
 from jv4_integrations.qdrant import MultiVectorCollection, RecallReport
 
 LIMIT = 6
@@ -80,6 +80,8 @@ def test_bad_calls(filled: MultiVectorCollection, corpus: Corpus) -> None:
         filled.measure_recall(vectors=[])
     with pytest.raises(ValueError, match=r"query dense vector has shape \(3,\)"):
         filled.measure_recall(vectors=[(pair[0][:3], pair[1])])
+    with pytest.raises(StoreError, match="found no point for any of the 1 queries \\(the filter holds none\\)"):
+        filled.measure_recall(vectors=[pair], filter={"group": 99})  # not a perfect recall of nothing
 
 
 async def test_async_twin_equals_sync(filled: MultiVectorCollection, corpus: Corpus) -> None:

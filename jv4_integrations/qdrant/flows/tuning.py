@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InputError, InputProblem
+from ...errors import InputError, InputProblem, StoreError
 from ..schema import ShardKey
 from .driver import Context, Flow, cpu
 from .reading import check_mode, check_query, search_flow
@@ -116,6 +116,12 @@ def measure_recall_flow(
         exact_ms.append((time.perf_counter() - start) * 1000)
         truths.append({h.id for h in hits[0]})
     measured = [i for i, truth in enumerate(truths) if truth]
+    if not measured:
+        where = "the filter" if flt is not None else "the collection"
+        raise StoreError(
+            f"measure_recall on collection {ctx.name!r}: exact MaxSim found no point for any of the "
+            f"{len(pairs)} queries ({where} holds none), so there is no recall to measure"
+        )
     rows = []
     for k in ks:
         recalls, times = [], []
@@ -127,7 +133,7 @@ def measure_recall_flow(
             )  # fmt: skip
             times.append((time.perf_counter() - start) * 1000)
             recalls.append(len({h.id for h in hits[0]} & truths[i]) / len(truths[i]))
-        p50, p95 = _percentiles(times) if times else (0.0, 0.0)
-        rows.append(RecallRow(k, float(np.mean(recalls)) if recalls else 1.0, p50, p95))
+        p50, p95 = _percentiles(times)
+        rows.append(RecallRow(k, float(np.mean(recalls)), p50, p95))
     e50, e95 = _percentiles(exact_ms)
     return RecallReport(limit=limit, queries=len(measured), rows=tuple(rows), exact_p50_ms=e50, exact_p95_ms=e95)
