@@ -181,7 +181,11 @@ def _open_ref(ref: ImageRef, allow_urls: bool, limits: ImageLimits) -> Any:
     scheme = parts.scheme.lower()
     if scheme in _SCHEMES_REMOTE:
         if not allow_urls:
-            raise _Reject(f"URL {ref.ref!r} is not fetched unless the call passes allow_urls=True")
+            raise _Reject(
+                f"URL {ref.ref!r} is not fetched: fetching URLs is off; turn it on with allow_urls=True where "
+                "you set options: encode(...), MultiVectorCollection.add(...), JV4Embeddings(...) for LangChain, "
+                "JV4Embedding(...) for LlamaIndex"
+            )
         return io.BytesIO(_fetch(ref.ref, limits))
     if scheme == "data":
         header, _, payload = ref.ref.partition(",")

@@ -32,7 +32,7 @@ class AsyncStoreMethods(StoreBase):
         **kwargs: Any,
     ) -> list[str]:
         """Async :meth:`add_texts`: encoding and storage run off the event loop."""
-        items = _texts(texts)
+        items = _texts(texts, allow_empty=False)
         return await self._collection.aadd(items, **self._add_kwargs(len(items), metadatas, ids, kwargs, "aadd_texts"))
 
     async def aadd_images(

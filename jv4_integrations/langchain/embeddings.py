@@ -234,9 +234,14 @@ def _sequence(values: Any, what: str) -> list[Any]:
     return list(values) if not isinstance(values, list) else values
 
 
-def _texts(texts: Sequence[Any] | Iterable[Any]) -> list[str]:
+def _texts(texts: Sequence[Any] | Iterable[Any], *, allow_empty: bool = True) -> list[str]:
+    """Check every text at once (``allow_empty=False``: stores, where an empty text is no document)."""
     items = _sequence(texts, "texts")
-    problems = [InputProblem(i, _not_text(t)) for i, t in enumerate(items) if not isinstance(t, str)]
+    problems = [
+        InputProblem(i, _not_text(t) if not isinstance(t, str) else f"empty text {t!r}")
+        for i, t in enumerate(items)
+        if not isinstance(t, str) or (not allow_empty and not t.strip())
+    ]
     if problems:
         raise InputError(problems, what="text")
     return items

@@ -200,7 +200,7 @@ class JV4QdrantVectorStore(AsyncStoreMethods):
         Raises:
             InputError: non-string or empty texts, each named by index.
         """
-        items = _texts(texts)
+        items = _texts(texts, allow_empty=False)
         return self._collection.add(items, **self._add_kwargs(len(items), metadatas, ids, kwargs, "add_texts"))
 
     def add_images(

@@ -156,8 +156,9 @@ class CollectionBase:
         if self._native:
             flow.close()
             raise StoreError(
-                f"collection {self.name!r} was opened on an AsyncQdrantClient: use the async methods "
-                "(aadd, asearch, asearch_batch, aget, adelete, acount, ainfo, ...)"
+                f"collection {self.name!r} was opened on an AsyncQdrantClient: use the async methods, the "
+                "twins named with an 'a' in front (here: aadd, asearch, acount, ...; LangChain: aadd_texts, "
+                "asimilarity_search, ...; LlamaIndex: async_add, aquery, adelete, ...)"
             )
         return flows.drive(flow, self._backend)
 

@@ -347,7 +347,7 @@ def test_bad_images_are_rejected_naming_each_item(
     assert sorted(problems) == [1, 2, 3]
     assert "missing.png" in problems[1] and "does not exist" in problems[1]
     assert "not a readable image" in problems[2]
-    assert "allow_urls=True" in problems[3]
+    assert "fetching URLs is off" in problems[3] and "JV4Embeddings(...) for LangChain" in problems[3]
     with pytest.raises(InputError) as info:
         emb.embed_image([image_paths[0], None, 3, Mixed("caption", [Path(image_paths[0])])])  # type: ignore[list-item]
     assert [p.index for p in info.value.problems] == [1, 2, 3]

@@ -170,6 +170,10 @@ def test_bad_arguments_are_rejected_naming_the_valid_ones(
         store.add_texts(["fine", "also fine", None])  # type: ignore[list-item]
     with pytest.raises(InputError, match=r"item 1: empty text ''"):
         store.add_texts(["fine", ""])
+    with pytest.raises(InputError) as info:  # every bad text in one error
+        store.add_texts(["ok", "", "   ", None])  # type: ignore[list-item]
+    assert [p.index for p in info.value.problems] == [1, 2, 3]
+    assert str(info.value).startswith("3 invalid texts: item 1: empty text ''; item 2: empty text '   '; item 3: None")
     with pytest.raises(ValueError, match="ids must be a list with one id per item: got 1 ids for 2 items"):
         store.add_texts(["a", "b"], ids=["only-one"])
     assert store.collection.count() == len(TEXTS)  # nothing above wrote anything

@@ -159,6 +159,11 @@ def test_a_collection_written_by_the_command_line_is_queryable(
     assert store.embed_model.encoder is encoder and store.collection_name == "jv4"
     query = "how do I look after the battery?"
     result = store.query(VectorStoreQuery(query_str=query, similarity_top_k=20))
+    # the snippet of docs/llama_index.md: the index takes the store's embed_model (not Settings')
+    retrieved = VectorStoreIndex.from_vector_store(store, embed_model=store.embed_model).as_retriever(
+        similarity_top_k=20
+    )
+    assert [n.node.node_id for n in retrieved.retrieve(query)] == result.ids
     store.close()
     with MultiVectorCollection(store_dir, encoder=encoder) as col:
         hits = col.search(query, limit=20)  # the Qdrant layer's own hybrid search, same vectors
