@@ -40,11 +40,33 @@ def _paragraphs(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
+_SENTENCE_ENDS = (". ", "! ", "? ", "; ", ": ")
+
+
+def _split_line(line: str, max_chars: int) -> list[str]:
+    """Cut a line longer than ``max_chars``: after a sentence end in the second half of the window,
+    else at the last space, else (one unbroken word) at ``max_chars``. Cuts drop the space they fall on."""
+    parts: list[str] = []
+    rest = line
+    while len(rest) > max_chars:
+        window = rest[: max_chars + 1]  # a space just past the limit is a clean cut too
+        cut = max(window.rfind(end, max_chars // 2) for end in _SENTENCE_ENDS)
+        cut = cut + 1 if cut >= 0 else window.rfind(" ")
+        if cut <= 0:
+            cut = max_chars
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not parts:
+        parts.append(rest)
+    return parts
+
+
 def chunk_text(text: str, *, max_chars: int = 1500) -> list[Chunk]:
     """Group paragraphs into chunks of at most ``max_chars`` characters.
 
     A paragraph longer than ``max_chars`` is split at line boundaries, and a single line longer than
-    that at ``max_chars``. Blank-only text gives no chunks.
+    that after a sentence end, else at a space (a word longer than ``max_chars`` is cut). Blank-only
+    text gives no chunks.
 
     Args:
         text: the file's text.
@@ -66,8 +88,7 @@ def chunk_text(text: str, *, max_chars: int = 1500) -> list[Chunk]:
             continue
         for offset, line in enumerate(para.split("\n")):
             number = first + offset
-            for k in range(0, max(len(line), 1), max_chars):
-                pieces.append((line[k : k + max_chars], number, number))
+            pieces.extend((part, number, number) for part in _split_line(line, max_chars))
     chunks: list[Chunk] = []
     buffer: list[str] = []
     first = last = 0

@@ -11,10 +11,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.hub import DEFAULT_MODEL
-from ..errors import CollectionNotFoundError
+from ..errors import CollectionNotFoundError, StoreError
+from .main import UsageError
 from .models import DEMO_WARNING, resolve_model
 from .output import print_hits, print_info
-from .sources import SUPPORTED_SUFFIXES, SourceFailure, SourceFile, SourceItem, iter_files, load_file
+from .sources import (
+    MISSING,
+    SUPPORTED_SUFFIXES,
+    SourceFailure,
+    SourceFile,
+    SourceItem,
+    iter_files,
+    load_file,
+)
 
 if TYPE_CHECKING:
     from ..core.encoder import JV4Encoder
@@ -29,30 +38,66 @@ def _describe_location(args: argparse.Namespace) -> str:
     return f"Qdrant at {args.qdrant_url}" if args.qdrant_url else f"embedded store {args.store}"
 
 
-def _open(args: argparse.Namespace, *, encoder: Any = None, create: bool, schema: Any = None) -> MultiVectorCollection:
+def _open(
+    args: argparse.Namespace, *, encoder: Any = None, create: bool, schema: Any = None, task: str | None = None
+) -> MultiVectorCollection:
     from ..qdrant import MultiVectorCollection
 
     return MultiVectorCollection.open(
-        _location(args), args.collection, encoder=encoder, create=create, schema=schema, api_key=args.api_key
+        _location(args), args.collection, encoder=encoder, create=create, schema=schema, task=task, api_key=args.api_key
     )
 
 
-def _existing(args: argparse.Namespace) -> tuple[str | None, str] | None:
-    """An existing collection's recorded model (or ``None``) and prefetch vector; ``None`` when there is
-    no collection yet."""
+@dataclass(frozen=True)
+class Existing:
+    """What an existing collection recorded: model, task, sizes, prefetch vector, metadata keys."""
+
+    model: str | None
+    task: str | None
+    dense_size: int
+    multivector_size: int
+    prefetch: str
+    metadata_keys: tuple[str, ...]
+
+
+def _existing(args: argparse.Namespace) -> Existing | None:
+    """The existing collection's record, or ``None`` when there is no collection yet."""
     try:
         with _open(args, create=False) as collection:
-            record = collection.info().model
-            prefetch = collection.schema.prefetch_vector
+            info = collection.info()
     except CollectionNotFoundError:
         return None
-    return (record.model if record is not None else None), prefetch
+    return Existing(
+        model=info.model.model if info.model is not None else None,
+        task=info.model.task if info.model is not None else None,
+        dense_size=info.schema.dense_size,
+        multivector_size=info.schema.multivector_size,
+        prefetch=info.schema.prefetch_vector,
+        metadata_keys=tuple(sorted(info.metadata_fields)),
+    )
 
 
-def _recorded_model(args: argparse.Namespace) -> str | None:
-    """The model recorded in an existing collection, or ``None`` when there is no collection yet."""
-    existing = _existing(args)
-    return existing[0] if existing is not None else None
+def check_device(device: str | None) -> None:
+    """Refuse a ``--device`` that torch does not know or this machine does not have, before loading."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {device!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"--device {device}: this machine has no CUDA GPU that torch can use; use --device cpu")
+        if parsed.index is not None and parsed.index >= count:
+            raise UsageError(f"--device {device}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+    elif parsed.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise UsageError(f"--device {device}: Apple's MPS is not available here; use --device cpu")
+    elif parsed.type != "cpu":
+        raise UsageError(f"--device {device}: jv4 runs on cpu, cuda, cuda:N or mps")
 
 
 def _load_encoder(name: str, device: str | None) -> JV4Encoder:
@@ -61,6 +106,7 @@ def _load_encoder(name: str, device: str | None) -> JV4Encoder:
     path, is_demo = resolve_model(name)
     if is_demo:
         print(f"jv4: note: {DEMO_WARNING}", file=sys.stderr)
+    print(f"jv4: loading {'the demo model' if is_demo else name} on {device or 'the default device'}", file=sys.stderr)
     return JV4Encoder.shared(path, device=device)
 
 
@@ -99,18 +145,38 @@ def _of_doc(doc_id: str, *, except_ids: set[str] | None = None) -> Any:
     )
 
 
+#: ``--chunk-chars`` of collections indexed before it was recorded in each text item.
+LEGACY_CHUNK_CHARS = 1500
+
+
 def _is_unchanged(collection: MultiVectorCollection, source: SourceFile) -> bool:
-    """Whether every item of the file is stored with the same file hash, and nothing more."""
+    """Whether every item of the file is stored with the same file hash (and, for text, the same
+    chunk size), and nothing more."""
     ids = [item.item_id for item in source.items]
     stored = collection.get(ids)
     if len(stored) != len(ids) or any(p.metadata.get("sha256") != source.sha256 for p in stored):
         return False
+    for item, point in zip(source.items, sorted(stored, key=lambda p: ids.index(p.item_id)), strict=True):
+        wanted = item.metadata.get("chunk_chars")
+        if wanted is not None and point.metadata.get("chunk_chars", LEGACY_CHUNK_CHARS) != wanted:
+            return False
     return collection.count(_of_doc(source.items[0].doc_id)) == len(ids)
+
+
+def _recorded_chunk_chars(collection: MultiVectorCollection) -> int | None:
+    """The ``--chunk-chars`` the collection's text items were cut with (``None``: no text item yet)."""
+    try:
+        for point in collection.scroll({"kind": "text"}, batch_size=1):
+            value = point.metadata.get("chunk_chars", LEGACY_CHUNK_CHARS)
+            return value if isinstance(value, int) and value >= 1 else None
+    except StoreError:  # no item has a "kind" yet
+        return None
+    return None
 
 
 def _write(collection: MultiVectorCollection, encoder: JV4Encoder, batch: list[SourceItem], dim: int) -> None:
     """Encode a batch once (dense + multi-vector) and upsert it with its payload."""
-    result = encoder.encode_documents([i.content for i in batch], output="both", truncate_dim=dim)
+    result = encoder.encode_documents([i.content for i in batch], output="both", truncate_dim=dim, task=collection.task)
     assert result.dense is not None and result.multivector is not None
     collection.add_embeddings(
         result.dense,
@@ -148,41 +214,78 @@ def _batches(items: list[SourceItem], size: int) -> Iterator[list[SourceItem]]:
         yield items[start : start + size]
 
 
+def _check_index_options(args: argparse.Namespace, existing: Existing | None) -> None:
+    """Options that contradict the existing collection: refused before anything loads or changes."""
+    if existing is None:
+        return
+    where = f"collection {args.collection!r}"
+    if args.prefetch is not None and args.prefetch != existing.prefetch:
+        raise UsageError(
+            f"{where} was created with --prefetch {existing.prefetch}; it keeps it (leave --prefetch out, or index "
+            "into a new collection with --collection NAME)"
+        )
+    if args.dim is not None and args.dim != existing.dense_size:
+        raise UsageError(
+            f"{where} holds dense vectors of size {existing.dense_size}; --dim {args.dim} needs a new collection "
+            "(--collection NAME)"
+        )
+    if args.task is not None and existing.task not in (None, args.task):
+        raise UsageError(f"{where} was indexed with --task {existing.task}, not {args.task}")
+
+
 def run_index(args: argparse.Namespace) -> int:
     """``jv4 index``: returns 0, or 1 when some files could not be indexed."""
     from ..qdrant import CollectionSchema
 
-    if args.batch_size < 1 or args.chunk_chars < 1:
-        raise SystemExit("jv4 index: --batch-size and --chunk-chars must be >= 1")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.chunk_chars is not None and args.chunk_chars < 1:
+        raise UsageError(f"--chunk-chars must be >= 1, got {args.chunk_chars}")
+    check_device(args.device)
     start = time.perf_counter()
-    paths = list(iter_files(args.paths))
+    ignored: list[Path] = []
+    paths = list(iter_files(args.paths, ignored=ignored))
     if not args.prune and not any(isinstance(entry, Path) for entry in paths):
         # before the model loads or a collection is created: there is nothing to write
-        _nothing_to_index(args.paths, paths)
+        _nothing_to_index(args.paths, paths, ignored)
         return 1
     existing = _existing(args)
-    recorded = existing[0] if existing is not None else None
-    name = _pick_model(args, recorded)
-    if recorded is not None and args.model is None:
-        print(f"jv4: using the collection's model {recorded}", file=sys.stderr)
-    # an existing collection keeps its prefetch vector; --prefetch is checked against it
-    prefetch = args.prefetch or (existing[1] if existing is not None else "dense")
-    encoder = _load_encoder(name, args.device)
-    dim = args.dim if args.dim is not None else encoder.dim
-    if dim not in encoder.dims:
-        raise SystemExit(f"jv4 index: --dim {dim} is not available; choose one of {list(encoder.dims)}")
-    schema = CollectionSchema(dense_size=dim, prefetch_vector=prefetch)  # type: ignore[arg-type]
+    _check_index_options(args, existing)
+    name = _pick_model(args, existing.model if existing is not None else None)
+    if existing is not None and existing.model is not None and args.model is None:
+        print(f"jv4: using the collection's model {existing.model}", file=sys.stderr)
+    loaded: list[JV4Encoder] = []
+    if existing is None:  # creating the collection records the model: load it now
+        loaded.append(_load_encoder(name, args.device))
+        dim = args.dim if args.dim is not None else loaded[0].dim
+        if dim not in loaded[0].dims:
+            raise UsageError(f"--dim {dim} is not a size of {name}; choose one of {list(loaded[0].dims)}")
+        schema = CollectionSchema(dense_size=dim, prefetch_vector=args.prefetch or "dense")
+        opened = _open(args, encoder=loaded[0], create=True, schema=schema, task=args.task)
+    else:
+        opened = _open(args, create=False)
     stats = IndexStats()
-    with _open(args, encoder=encoder, create=True, schema=schema) as collection:
-        if args.task is not None and collection.task not in (None, args.task):
-            raise SystemExit(f"jv4 index: the collection was indexed with task {collection.task!r}, not {args.task!r}")
+    with opened as collection:
+        dim = collection.schema.dense_size
+        chunk_chars = args.chunk_chars
+        if chunk_chars is None:
+            chunk_chars = _recorded_chunk_chars(collection) or LEGACY_CHUNK_CHARS
+            if chunk_chars != LEGACY_CHUNK_CHARS:
+                print(f"jv4: using the collection's --chunk-chars {chunk_chars}", file=sys.stderr)
+
+        def encoder() -> JV4Encoder:  # loaded once, when the first file needs encoding
+            if not loaded:
+                loaded.append(_load_encoder(name, args.device))
+                _check_model_fits(loaded[0], name, collection)
+            return loaded[0]
+
         progress = _progress(len(paths), disabled=args.no_progress)
         pending: list[SourceFile] = []
 
         def flush() -> None:
             items = [item for source in pending for item in source.items]
             for batch in _batches(items, args.batch_size):
-                _write(collection, encoder, batch, dim)
+                _write(collection, encoder(), batch, dim)
                 stats.items += len(batch)
                 progress.set_postfix(items=stats.items, refresh=False)
             for source in pending:  # only after its items are written: an interruption loses nothing
@@ -194,12 +297,17 @@ def run_index(args: argparse.Namespace) -> int:
 
         try:
             for entry in paths:
-                stats.files += 1
                 if isinstance(entry, SourceFailure):
-                    stats.failures.append(entry)
+                    if args.prune and entry.reason == MISSING:  # a deleted folder is what --prune is for
+                        print(f"jv4: {entry.path} is gone: its items are pruned", file=sys.stderr)
+                    else:
+                        stats.files += 1
+                        stats.failures.append(entry)
                     progress.update(1)
                     continue
-                source = load_file(entry, chunk_chars=args.chunk_chars)
+                stats.files += 1
+                progress.set_description_str(f"indexing {entry.name}"[:40], refresh=False)
+                source = load_file(entry, chunk_chars=chunk_chars)
                 if source.failure is not None:
                     stats.failures.append(source.failure)
                     progress.update(1)
@@ -223,12 +331,28 @@ def run_index(args: argparse.Namespace) -> int:
                 collection.delete(filter=of_gone)
                 stats.pruned_files = len(gone)
         total = collection.count()
+    _summary(args, stats, ignored, total, time.perf_counter() - start)
+    return 1 if stats.failures else 0
+
+
+def _check_model_fits(encoder: JV4Encoder, name: str, collection: MultiVectorCollection) -> None:
+    schema = collection.schema
+    if schema.dense_size not in encoder.dims or encoder.multivector_dim != schema.multivector_size:
+        raise UsageError(
+            f"model {name} gives dense sizes {list(encoder.dims)} and {encoder.multivector_dim}-d multi-vectors; "
+            f"collection {collection.name!r} holds {schema.dense_size} and {schema.multivector_size}: index into a "
+            "new collection (--collection NAME) with this model"
+        )
+
+
+def _summary(args: argparse.Namespace, stats: IndexStats, ignored: list[Path], total: int, seconds: float) -> None:
     for failure in stats.failures:
         print(f"jv4: skipped {failure.path}: {failure.reason}", file=sys.stderr)
-    seconds = time.perf_counter() - start
+    suffixes = sorted({p.suffix.lower() or "(none)" for p in ignored})
     print(
         f"indexed {stats.files} file(s) in {seconds:.1f} s: {stats.changed} new or changed ({stats.items} item(s) "
         f"written), {stats.unchanged} unchanged, {len(stats.failures)} skipped"
+        + (f", {len(ignored)} of other types ignored ({' '.join(suffixes)})" if ignored else "")
         + (f", {stats.removed} stale item(s) removed" if stats.removed else "")
         + (
             f", {stats.pruned_items} item(s) of {stats.pruned_files} file(s) that are gone pruned"
@@ -237,16 +361,16 @@ def run_index(args: argparse.Namespace) -> int:
         )
         + f"; {_describe_location(args)} collection {args.collection!r} holds {total} item(s)"
     )
-    return 1 if stats.failures else 0
 
 
-def _nothing_to_index(given: list[str], walked: list[Path | SourceFailure]) -> None:
+def _nothing_to_index(given: list[str], walked: list[Path | SourceFailure], ignored: list[Path]) -> None:
     for failure in walked:
         if isinstance(failure, SourceFailure):
             print(f"jv4: skipped {failure.path}: {failure.reason}", file=sys.stderr)
+    other = f" ({len(ignored)} file(s) of other types)" if ignored else ""
     print(
-        f"jv4 index: nothing to index in {', '.join(given)}: no file with a supported suffix "
-        f"({' '.join(sorted(SUPPORTED_SUFFIXES))}); nothing was written",
+        f"jv4 index: nothing to index in {', '.join(given)}: no file with a supported suffix{other}; supported: "
+        f"{' '.join(sorted(SUPPORTED_SUFFIXES))}; nothing was written",
         file=sys.stderr,
     )
 
@@ -267,7 +391,7 @@ def _parse_filters(pairs: list[str]) -> dict[str, Any] | None:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"jv4 search: --filter expects KEY=VALUE, got {pair!r}")
+            raise UsageError(f"--filter expects KEY=VALUE (e.g. kind=pdf-page), got {pair!r}")
         out[key] = int(value) if value.lstrip("-").isdigit() else value
     return out
 
@@ -277,25 +401,34 @@ def run_search(args: argparse.Namespace) -> int:
     from ..core.inputs import Mixed
 
     if args.query is None and args.image is None:
-        raise SystemExit("jv4 search: give a QUERY, an --image PATH, or both")
+        raise UsageError("give a QUERY, an --image PATH, or both")
     if args.query is not None and not args.query.strip():
-        raise SystemExit("jv4 search: the query is empty")
+        raise UsageError("the query is empty")
     if args.limit < 1:
-        raise SystemExit("jv4 search: -k must be >= 1")
-    recorded = _recorded_model(args)
-    if recorded is None:
+        raise UsageError(f"-k must be >= 1, got {args.limit}")
+    if args.image is not None and not Path(args.image).is_file():
+        raise UsageError(f"--image {args.image}: no such file")
+    filters = _parse_filters(args.filter)
+    check_device(args.device)
+    existing = _existing(args)
+    if existing is None:
         raise CollectionNotFoundError(
             f"collection {args.collection!r} does not exist in the {_describe_location(args)}; "
             "run `jv4 index PATH` first"
         )
-    name = _pick_model(args, recorded)
-    encoder = _load_encoder(name, args.device)
+    unknown = sorted(set(filters or ()) - set(existing.metadata_keys))
+    if unknown:
+        raise StoreError(
+            f"--filter key(s) {unknown}: no item of collection {args.collection!r} has them; its items have "
+            f"{list(existing.metadata_keys)}"
+        )
+    encoder = _load_encoder(_pick_model(args, existing.model), args.device)
     query: Any = args.query
     if args.image is not None:
         image = Path(args.image)
         query = Mixed(args.query, [image]) if args.query is not None else image
     with _open(args, encoder=encoder, create=False) as collection:
-        hits = collection.search(query, mode=args.mode, limit=args.limit, filter=_parse_filters(args.filter))
+        hits = collection.search(query, mode=args.mode, limit=args.limit, filter=filters)
     print_hits(hits, as_json=args.json)
     return 0
 
@@ -319,9 +452,18 @@ def _collection_names(args: argparse.Namespace) -> list[str]:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    """``jv4 info``: the store, its collections, counts, model and vector settings."""
+    """``jv4 info``: the store, its collections (or the one ``--collection`` names), counts, model and
+    vector settings."""
     infos = []
-    for name in _collection_names(args):
+    names = _collection_names(args)
+    if args.collection is not None:
+        if args.collection not in names:
+            raise CollectionNotFoundError(
+                f"collection {args.collection!r} does not exist in the {_describe_location(args)}; it has "
+                f"{names or 'no collections'}"
+            )
+        names = [args.collection]
+    for name in names:
         with _open(argparse.Namespace(**{**vars(args), "collection": name}), create=False) as collection:
             infos.append(collection.info())
     print_info(_describe_location(args), infos, as_json=args.json)

@@ -39,7 +39,7 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
         help="use a Qdrant server or cluster instead (or $JV4_QDRANT_URL)",
     )
     where.add_argument(
-        "--api-key", metavar="KEY", default=os.environ.get("QDRANT_API_KEY"), help="Qdrant API key (or $QDRANT_API_KEY)"
+        "--api-key", metavar="KEY", default=None, help="API key of the Qdrant server (or $QDRANT_API_KEY)"
     )
     where.add_argument(
         "--collection",
@@ -62,7 +62,9 @@ def _add_model_options(parser: argparse.ArgumentParser, *, for_search: bool) -> 
         default=None,
         help=f"Hub id, local checkpoint folder, or 'demo' (offline random model); default: {default_help}",
     )
-    model.add_argument("--device", default=None, help="torch device (default: cuda, then mps, then cpu)")
+    model.add_argument(
+        "--device", default=None, help="torch device: cpu, cuda, cuda:N or mps (default: cuda, then mps, then cpu)"
+    )
     if not for_search:
         model.add_argument(
             "--task",
@@ -86,17 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v", "--verbose", dest="sub_verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
     index = commands.add_parser(
         "index",
+        parents=[verbose],
         help="index files and folders (text, images, PDFs)",
-        description="Walk files and folders and index .txt/.md chunks, images and PDF "
-        "pages. Running it again only indexes what changed.",
+        description="Walk files and folders and index text files (.txt .md .markdown .rst) in chunks, images "
+        "(.png .jpg .jpeg .webp .gif .tif .tiff .bmp) and PDF pages. Running it again only indexes what changed.",
     )
     index.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     _add_store_options(index)
     _add_model_options(index, for_search=False)
     index.add_argument("--batch-size", type=int, default=16, help="items encoded per batch (default 16)")
-    index.add_argument("--chunk-chars", type=int, default=1500, help="longest text chunk in characters")
+    index.add_argument(
+        "--chunk-chars",
+        type=int,
+        default=None,
+        help="longest text chunk in characters (default: what the collection was indexed with, else 1500)",
+    )
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     index.add_argument(
         "--prefetch",
@@ -112,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(deleted, renamed, or hidden); files that fail to load keep their items",
     )
 
-    search = commands.add_parser("search", help="search the index with text and/or an image")
+    search = commands.add_parser(
+        "search",
+        parents=[verbose],
+        help="search the index with text and/or an image",
+        description="Search a collection with a text, an image, or both (one text+image query).",
+    )
     search.add_argument("query", nargs="?", default=None, help="the text query")
     search.add_argument("--image", metavar="PATH", default=None, help="an image query (with QUERY: text + image)")
     search.add_argument(
@@ -133,10 +150,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(search)
     _add_model_options(search, for_search=True)
 
-    info = commands.add_parser("info", help="show the store, its collections, counts and model")
+    info = commands.add_parser(
+        "info",
+        parents=[verbose],
+        help="show the store, its collections, counts and model",
+        description="Show the store's collections (or the one --collection names): item count, model, task, "
+        "vector settings, prefetch vector and metadata keys.",
+    )
     info.add_argument("--json", action="store_true", help="print JSON")
     _add_store_options(info)
+    info.set_defaults(collection=None)
     return parser
+
+
+class UsageError(Exception):
+    """A command line that cannot work as given (exit status 2, like argparse's own errors)."""
+
+
+def _check_store_options(args: argparse.Namespace) -> None:
+    if args.store is not None and args.qdrant_url:
+        source = "--qdrant-url" if any(a.startswith("--qdrant-url") for a in args.argv) else "$JV4_QDRANT_URL"
+        raise UsageError(f"--store {args.store} and {source} {args.qdrant_url} name two stores; give one of them")
+    if args.api_key is not None and not args.qdrant_url:
+        raise UsageError("--api-key is for a Qdrant server: give --qdrant-url (or $JV4_QDRANT_URL) too")
+    if args.api_key is None:
+        args.api_key = os.environ.get("QDRANT_API_KEY")
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -150,18 +188,24 @@ def _setup_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``jv4``; returns the exit status (0 ok, 1 failure, 2 usage error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
-    if getattr(args, "store", None) is None:
-        args.store = os.environ.get("JV4_STORE", DEFAULT_STORE)
+    args.argv = argv
+    _setup_logging(args.verbose + args.sub_verbose)
     from . import commands
 
     try:
+        _check_store_options(args)
+        if args.store is None:
+            args.store = os.environ.get("JV4_STORE", DEFAULT_STORE)
         if args.command == "index":
             return commands.run_index(args)
         if args.command == "search":
             return commands.run_search(args)
         return commands.run_info(args)
+    except UsageError as exc:
+        print(f"jv4 {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except JV4Error as exc:
         print(f"jv4: error: {exc}", file=sys.stderr)
         return 1

@@ -12,8 +12,8 @@ logger = logging.getLogger(__name__)
 DEMO_MODEL = "demo"
 DEMO_WARNING = (
     "using the offline DEMO model: a tiny checkpoint with RANDOM weights in the published layout. "
-    "The whole pipeline runs, but the rankings are meaningless. Use --model jinaai/jina-embeddings-v4 "
-    "(or a local copy of it) for real results."
+    "The whole pipeline runs, but the rankings are meaningless. For real results, index into a new "
+    "collection (another --store or --collection) with --model jinaai/jina-embeddings-v4 (or a local copy of it)."
 )
 _DEMO_VERSION = "v1"
 
@@ -47,13 +47,10 @@ def _demo_target() -> Path:
 def resolve_model(name: str) -> tuple[str, bool]:
     """Map ``--model`` to what ``JV4Encoder`` loads; returns ``(name_or_path, is_demo)``.
 
-    A collection indexed with ``--model demo`` records the demo folder's path; that path is
-    recognised as the demo model too, so its results stay labelled.
+    A collection indexed with ``--model demo`` records the demo folder's path; a path to a folder of
+    that name is recognised as the demo model too (the demo is the same checkpoint wherever it was
+    written), so its results stay labelled and a moved or cleared cache does not break the collection.
     """
-    if name == DEMO_MODEL:
+    if name == DEMO_MODEL or Path(name).name == _demo_target().name:
         return str(demo_model_dir()), True
-    try:
-        is_demo = Path(name).expanduser().resolve() == _demo_target().resolve()
-    except OSError:
-        is_demo = False
-    return (str(demo_model_dir()), True) if is_demo else (name, False)
+    return name, False

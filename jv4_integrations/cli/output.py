@@ -67,6 +67,7 @@ def _info_record(info: Any) -> dict[str, Any]:
         "dense_size": info.schema.dense_size,
         "multivector_size": info.schema.multivector_size,
         "multivector_datatype": info.schema.multivector_datatype,
+        "prefetch": info.schema.prefetch_vector,
         "metadata_fields": dict(info.metadata_fields),
         "schema": asdict(info.schema),
     }
@@ -86,7 +87,7 @@ def print_info(location: str, infos: Sequence[Any], *, as_json: bool) -> None:
         print(f"  model: {r['model']}  task: {r['task']}")
         print(
             f"  vectors: dense {r['dense_size']} (cosine), multi-vector {r['multivector_size']} x tokens "
-            f"(MaxSim, {r['multivector_datatype']})"
+            f"(MaxSim, {r['multivector_datatype']}); hybrid prefetch: {r['prefetch']}"
         )
         if r["metadata_fields"]:
             print(f"  metadata keys: {', '.join(sorted(r['metadata_fields']))}")

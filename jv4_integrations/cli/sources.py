@@ -26,6 +26,8 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | IMAGE_SUFFIXES | PDF_SUFFIXES
 #: PDF pages are rendered to about this many pixels (the model's image budget, 768 image tokens).
 PDF_TARGET_PIXELS = 602_112
 PDF_MAX_SCALE = 4.0
+#: The reason given for a path that does not exist.
+MISSING = "no such file or folder"
 
 
 @dataclass
@@ -67,20 +69,53 @@ class SourceFile:
     failure: SourceFailure | None = None
 
 
-def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Path | SourceFailure]:
-    """Files under the given paths (folders walked recursively, sorted, hidden entries skipped)."""
+def iter_files(
+    paths: Sequence[str | os.PathLike[str]], *, ignored: list[Path] | None = None
+) -> Iterator[Path | SourceFailure]:
+    """Files under the given paths (folders walked recursively, sorted, hidden entries skipped).
+
+    A file reached twice (overlapping paths such as ``docs`` and ``docs/sub``, the same file named
+    twice, or a symlink to a file already seen) is yielded once. A file named directly with an
+    unsupported suffix is a :class:`SourceFailure`; inside folders such files are passed over and
+    appended to ``ignored``.
+    """
+    seen: set[Path] = set()
+
+    def first_time(path: Path) -> bool:
+        try:
+            key = path.resolve()
+        except OSError:
+            key = path.absolute()
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for raw in paths:
         path = Path(raw)
         if not path.exists():
-            yield SourceFailure(str(path), "no such file or folder")
+            yield SourceFailure(str(path), MISSING)
         elif path.is_file():
-            yield path
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                yield SourceFailure(str(path), _unsupported(path))
+            elif first_time(path):
+                yield path
         else:
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
-                    if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
-                        yield Path(root) / name
+                    if name.startswith("."):
+                        continue
+                    entry = Path(root) / name
+                    if entry.suffix.lower() not in SUPPORTED_SUFFIXES:
+                        if ignored is not None and first_time(entry):
+                            ignored.append(entry)
+                    elif first_time(entry):
+                        yield entry
+
+
+def _unsupported(path: Path) -> str:
+    return f"unsupported file type {path.suffix.lower() or '(none)'}; expected one of {sorted(SUPPORTED_SUFFIXES)}"
 
 
 def _sha256(path: Path) -> str:
@@ -115,7 +150,13 @@ def _text_items(path: Path, base: dict[str, Any], chunk_chars: int) -> list[Sour
             content=c.text,
             text=c.text,
             source=str(path),
-            metadata={**base, "kind": "text", "chunk": c.index, "lines": [c.first_line, c.last_line]},
+            metadata={
+                **base,
+                "kind": "text",
+                "chunk": c.index,
+                "lines": [c.first_line, c.last_line],
+                "chunk_chars": chunk_chars,
+            },
         )
         for c in chunks
     ]
@@ -198,8 +239,7 @@ def load_file(path: Path, *, chunk_chars: int = 1500) -> SourceFile:
         elif suffix in PDF_SUFFIXES:
             items = _pdf_items(path, base)
         else:
-            expected = sorted(SUPPORTED_SUFFIXES)
-            raise ValueError(f"unsupported file type {suffix or '(none)'}; expected one of {expected}")
+            raise ValueError(_unsupported(path))
     except (ValueError, OSError) as exc:
         return SourceFile(path, sha, [], SourceFailure(str(path), str(exc)))
     return SourceFile(path, sha, items)

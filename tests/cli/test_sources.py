@@ -32,6 +32,33 @@ def test_long_paragraphs_and_lines_are_split() -> None:
         chunk_text("x", max_chars=0)
 
 
+def test_long_lines_are_cut_after_a_sentence_or_at_a_space() -> None:
+    line = "This is a long paragraph that has to be split somewhere. It goes on with words; and more words to pass."
+    chunks = chunk_text(line, max_chars=60)
+    assert [c.text for c in chunks] == [
+        "This is a long paragraph that has to be split somewhere.",
+        "It goes on with words; and more words to pass.",
+    ]
+    words = chunk_text("alpha beta gamma delta epsilon zeta eta theta", max_chars=20)
+    assert [c.text for c in words] == ["alpha beta gamma", "delta epsilon zeta", "eta theta"]
+    assert all(len(c.text) <= 20 for c in words)
+
+
+def test_overlapping_paths_give_each_file_once(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "sub" / "b.txt").write_text("b")
+    (tmp_path / "sub" / "c.json").write_text("{}")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "a.txt")
+    ignored: list[Path] = []
+    got = list(iter_files([tmp_path, tmp_path / "sub", tmp_path / "a.txt", tmp_path / "sub"], ignored=ignored))
+    assert got == [tmp_path / "a.txt", tmp_path / "sub" / "b.txt"]  # the symlink is a.txt again
+    assert ignored == [tmp_path / "sub" / "c.json"]
+    named = list(iter_files([tmp_path / "sub" / "c.json"]))
+    assert len(named) == 1 and not isinstance(named[0], Path)
+    assert named[0].reason.startswith("unsupported file type .json; expected one of")
+
+
 def test_example_folder_walk_is_sorted_and_complete() -> None:
     files = [p.relative_to(EXAMPLES).as_posix() for p in iter_files([EXAMPLES]) if isinstance(p, Path)]
     assert files == [

@@ -1,0 +1,173 @@
+"""``jv4`` options: usage errors before the model loads, settings the collection keeps, overlapping
+paths, files of other types, the model loaded only when something needs encoding."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from jv4_integrations.cli.main import main
+from jv4_integrations.core.encoder import JV4Encoder
+from jv4_integrations.qdrant import MultiVectorCollection
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
+LOADING = "jv4: loading"
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(EXAMPLES, target)
+    return target
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def index(capsys: Any, store: Path, model: Path, *paths: Path, extra: tuple[str, ...] = ()) -> tuple[int, str, str]:
+    return run(capsys, "index", *map(str, paths), "--store", str(store), "--model", str(model), "--no-progress", *extra)
+
+
+def test_overlapping_paths_index_each_file_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
+) -> None:
+    store = tmp_path / "store"
+    (data / "link.md").symlink_to(data / "about.md")
+    code, out, err = index(capsys, store, tiny_checkpoint, data, data / "images", data / "faq.md", data / "faq.md")
+    assert code == 0, err
+    assert "indexed 8 file(s)" in out and "(9 item(s) written)" in out and "holds 9 item(s)" in out
+
+
+def test_files_of_other_types(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
+) -> None:
+    store = tmp_path / "store"
+    (data / "table.csv").write_text("a,b\n1,2\n")
+    (data / "images" / "meta.json").write_text("{}")
+    code, out, err = index(capsys, store, tiny_checkpoint, data)  # inside folders: passed over, counted
+    assert code == 0 and "2 of other types ignored (.csv .json)" in out and "skipped" not in err
+    code, out, err = index(capsys, tmp_path / "store2", tiny_checkpoint, data / "table.csv")  # named: refused
+    assert code == 1 and "skipped" in err and "unsupported file type .csv" in err and "nothing to index" in err
+    assert LOADING not in err and not (tmp_path / "store2").exists()
+    code, out, err = index(capsys, store, tiny_checkpoint, data / "about.md", data / "table.csv")
+    assert code == 1 and f"skipped {data / 'table.csv'}: unsupported file type .csv" in err and "1 unchanged" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["index", "X", "--chunk-chars", "0"], "--chunk-chars must be >= 1, got 0"),
+        (["index", "X", "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+        (["index", "X", "--device", "banana"], "--device 'banana' is not a device; use cpu, cuda, cuda:N or mps"),
+        (["index", "X", "--device", "cuda:99"], "--device cuda:99: this machine has"),
+        (["search", "q", "-k", "0"], "-k must be >= 1, got 0"),
+        (["search", "q", "--filter", "kindpdf"], "--filter expects KEY=VALUE (e.g. kind=pdf-page), got 'kindpdf'"),
+        (["search", "q", "--image", "nope.png"], "--image nope.png: no such file"),
+        (["search", "   "], "the query is empty"),
+        (["info", "--qdrant-url", "http://127.0.0.1:9", "--store", "S"], "--store S and --qdrant-url"),
+        (["info", "--api-key", "k"], "--api-key is for a Qdrant server: give --qdrant-url"),
+    ],
+)
+def test_usage_errors_exit_2_before_anything_loads(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
+) -> None:
+    argv = [a.replace("X", str(EXAMPLES / "about.md")) for a in argv]
+    store = ["--store", str(tmp_path / "s")] if "--store" not in argv and "--qdrant-url" not in argv else []
+    code, out, err = run(capsys, *argv, *store)
+    command = argv[0]
+    assert code == 2 and err.startswith(f"jv4 {command}: error: ") and message in err, err
+    assert LOADING not in err and out == "" and not (tmp_path / "s").exists()
+
+
+def test_settings_the_collection_keeps(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
+) -> None:
+    store = tmp_path / "store"
+    long_text = "\n\n".join(f"Paragraph {i}. " + "Some words here. " * 12 for i in range(3))
+    (data / "faq.md").write_text(long_text)
+    code, out, err = index(capsys, store, tiny_checkpoint, data, extra=("--chunk-chars", "300", "--prefetch", "mean"))
+    assert code == 0 and LOADING in err
+    written = int(re.search(r"\((\d+) item\(s\) written\)", out).group(1))  # type: ignore[union-attr]
+    code, out, err = index(capsys, store, tiny_checkpoint, data)  # nothing changed: the model never loads
+    assert code == 0 and "8 unchanged" in out and LOADING not in err
+    assert "using the collection's --chunk-chars 300" in err and f"holds {written} item(s)" in out
+    code, out, err = index(capsys, store, tiny_checkpoint, data / "faq.md", extra=("--chunk-chars", "1000"))
+    assert "1 new or changed" in out and "stale item(s) removed" in out and LOADING in err  # re-chunked
+    for extra, message in [
+        (("--prefetch", "dense"), "was created with --prefetch mean; it keeps it"),
+        (("--dim", "32"), "holds dense vectors of size 64; --dim 32 needs a new collection"),
+        (("--task", "code"), "was indexed with --task retrieval, not code"),
+    ]:
+        code, out, err = index(capsys, store, tiny_checkpoint, data, extra=extra)
+        assert code == 2 and message in err and LOADING not in err, (extra, err)
+    code, out, _ = run(capsys, "info", "--store", str(store))
+    assert "hybrid prefetch: mean" in out
+
+
+def test_task_is_used_for_encoding(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path, encoder: JV4Encoder
+) -> None:
+    store = tmp_path / "store"
+    code, _, err = index(capsys, store, tiny_checkpoint, EXAMPLES / "about.md", extra=("--task", "code"))
+    assert code == 0, err
+    with MultiVectorCollection(str(store), create=False) as col:
+        assert col.task == "code"
+        point = next(iter(col.scroll(with_vectors=True)))
+    text = point.text
+    assert text is not None and point.dense is not None
+    code_vec = encoder.encode_documents([text], task="code", truncate_dim=64).dense[0]
+    retrieval_vec = encoder.encode_documents([text], task="retrieval", truncate_dim=64).dense[0]
+    np.testing.assert_allclose(point.dense, code_vec, atol=1e-5)
+    assert not np.allclose(point.dense, retrieval_vec, atol=1e-3)
+
+
+def test_info_for_one_collection_and_verbose_after_the_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli_main = importlib.import_module("jv4_integrations.cli.main")  # the module (the package exports main())
+    levels: list[int] = []
+    monkeypatch.setattr(cli_main, "_setup_logging", levels.append)
+    store = tmp_path / "store"
+    code, _, err = index(capsys, store, tiny_checkpoint, EXAMPLES / "about.md", extra=("-v",))
+    assert code == 0 and levels == [1], err  # -v after the command works like before it
+    assert run(capsys, "-v", "info", "--store", str(store), "-vv")[0] == 0 and levels[-1] == 3
+    index(capsys, store, tiny_checkpoint, EXAMPLES / "faq.md", extra=("--collection", "other"))
+    code, out, _ = run(capsys, "info", "--store", str(store), "--collection", "other", "--json")
+    assert code == 0 and [c["collection"] for c in json.loads(out)["collections"]] == ["other"]
+    code, _, err = run(capsys, "info", "--store", str(store), "--collection", "nope")
+    assert code == 1 and "collection 'nope' does not exist" in err and "['jv4', 'other']" in err
+
+
+def test_search_filter_keys_are_checked_before_the_model_loads(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    store = tmp_path / "store"
+    index(capsys, store, tiny_checkpoint, EXAMPLES / "about.md")
+    code, _, err = run(capsys, "search", "q", "--store", str(store), "--filter", "modality=image")
+    assert code == 1 and "--filter key(s) ['modality']: no item of collection 'jv4' has them" in err
+    assert "'kind'" in err and "'path'" in err and LOADING not in err
+
+
+def test_a_demo_collection_survives_a_moved_cache(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JV4_CACHE", str(tmp_path / "cache-a"))
+    store = tmp_path / "store"
+    code, _, _ = run(
+        capsys, "index", str(EXAMPLES / "about.md"), "--store", str(store), "--model", "demo", "--no-progress"
+    )
+    assert code == 0
+    shutil.rmtree(tmp_path / "cache-a")
+    monkeypatch.setenv("JV4_CACHE", str(tmp_path / "cache-b"))
+    code, out, err = run(capsys, "search", "about", "--store", str(store))
+    assert code == 0 and "RANDOM weights" in err and "about.md" in out
