@@ -378,7 +378,15 @@ def _nothing_to_index(given: list[str], walked: list[Path | SourceFailure], igno
 def _progress(total: int, *, disabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="indexing", unit="file", disable=disabled, file=sys.stderr, dynamic_ncols=True)
+    # disable=None: tqdm shows the bar only on a terminal, so logs and pipes get no bar frames
+    return tqdm(
+        total=total,
+        desc="indexing",
+        unit="file",
+        disable=True if disabled else None,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
 
 # -- search ---------------------------------------------------------------------------------------

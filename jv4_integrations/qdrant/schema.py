@@ -167,6 +167,12 @@ class CollectionSchema:
         _positive("dense_hnsw_m", self.dense_hnsw_m, allow_none=True, minimum=0)
         for attr in ("shard_number", "replication_factor", "write_consistency_factor"):
             _positive(attr, getattr(self, attr), allow_none=True)
+        replicas = self.replication_factor if self.replication_factor is not None else 1
+        if self.write_consistency_factor is not None and self.write_consistency_factor > replicas:
+            raise ValueError(
+                f"write_consistency_factor {self.write_consistency_factor} exceeds the {replicas} replica(s) of "
+                "each shard (replication_factor); a write could never be confirmed"
+            )
         if not isinstance(self.shard_keys, tuple):
             object.__setattr__(self, "shard_keys", tuple(self.shard_keys))
         for key in self.shard_keys:

@@ -147,6 +147,11 @@ def test_foreign_collection_is_reported_not_adapted() -> None:
         ({"dense_size": 16, "dense_name": "v", "multivector_name": "v"}, "must differ"),
         ({"dense_size": 16, "shard_keys": ("",)}, "shard keys"),
         ({"dense_size": 16, "replication_factor": 0}, "replication_factor"),
+        (
+            {"dense_size": 16, "replication_factor": 1, "write_consistency_factor": 3},
+            r"write_consistency_factor 3 exceeds the 1 replica\(s\) of each shard",
+        ),
+        ({"dense_size": 16, "write_consistency_factor": 2}, r"exceeds the 1 replica\(s\)"),  # default: 1 copy
     ],
 )
 def test_invalid_schemas(kwargs: dict[str, Any], message: str) -> None:
