@@ -134,3 +134,19 @@ def test_a_handle_collected_during_a_registry_operation_is_released_later(tmp_pa
     MultiVectorCollection.open(tmp_path, "other", schema=SMALL).close()  # the next operation applies it
     assert not edge_backend._pending and not edge_backend._registry
     assert _other_process(tmp_path) == "count: 0"
+
+
+def test_a_relative_store_keeps_working_after_a_change_of_directory(
+    tmp_path: Path, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    col = MultiVectorCollection.open("./store", "t", schema=SMALL)
+    monkeypatch.chdir(tmp_path / "b")  # the engine must not resolve its files against the new directory
+    col.add_embeddings(corpus.dense[:3], corpus.multivectors[:3], texts=corpus.texts[:3])
+    col.optimize()
+    col.close()
+    assert not (tmp_path / "b" / "store").exists()
+    with MultiVectorCollection.open(tmp_path / "a" / "store", "t", create=False) as again:
+        assert again.count() == 3
