@@ -193,6 +193,15 @@ def test_filters_mean_the_same_on_every_backend(store: Store, corpus: Corpus) ->
     assert [col.count(f) for f in FILTERS] == _expected_counts(corpus)
 
 
+def test_filters_on_a_collection_never_written_to_return_nothing(store: Store, corpus: Corpus) -> None:
+    col = store.open(schema=SMALL)
+    assert col.count({"tenant": "a"}) == 0  # nothing written yet: no keys to check, nothing matches
+    assert col.search_by_vector(dense=corpus.dense[0], mode="dense", filter={"tenant": "a"}) == []
+    col.add_embeddings(corpus.dense[:1], corpus.multivectors[:1], texts=corpus.texts[:1])
+    with pytest.raises(StoreError, match=r"unknown field\(s\) \['metadata.tenant'\]"):  # now it has points
+        col.count({"tenant": "a"})
+
+
 def test_bool_filters_match_on_every_backend(store: Store, corpus: Corpus) -> None:
     # qdrant-edge's binding reads a Python bool as 0/1, which never equals a stored bool
     col = store.open(schema=SMALL)

@@ -156,8 +156,8 @@ def test_cli_creates_and_keeps_the_prefetch_vector(
     with MultiVectorCollection.open(str(store), "jv4") as col:
         assert col.schema.prefetch_vector == "mean" and col.count() == 4
     capsys.readouterr()
-    assert main(["index", str(docs), *base, "--prefetch", "dense"]) == 1  # a contradiction is an error
-    assert "vector 'mean' exists in the collection but not in the requested schema" in capsys.readouterr().err
+    assert main(["index", str(docs), *base, "--prefetch", "dense"]) == 2  # a contradiction is a usage error
+    assert "was created with --prefetch mean; it keeps it" in capsys.readouterr().err
     assert main(["search", "batteries", "--store", str(store), "--json"]) == 0
     assert "note" in capsys.readouterr().out
 

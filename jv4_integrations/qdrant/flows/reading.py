@@ -76,7 +76,14 @@ def filter_flow(ctx: Context, flt: Any) -> Flow[Any]:
     except StoreError:
         metadata = yield call("read_metadata")  # another writer may have added keys since we opened
         ctx.fields = known_fields(metadata)
-        check_filter_keys(resolved, ctx.fields, collection=ctx.name)
+        try:
+            check_filter_keys(resolved, ctx.fields, collection=ctx.name)
+        except StoreError:
+            if not ctx.fields:
+                points = yield call("count", None, shard_key=None)
+                if points == 0:  # never written to: no keys to check against, and nothing can match
+                    return resolved
+            raise
     return resolved
 
 
