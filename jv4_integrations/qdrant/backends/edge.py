@@ -179,11 +179,7 @@ def _acquire(shard_dir: Path, create_config: Any | None) -> Any:
         try:
             # the absolute path: the engine keeps the path it was given, and a relative one would
             # point elsewhere once the working directory changes (its later flushes would fail)
-            shard = (
-                edge.EdgeShard.create(key, create_config)
-                if create_config is not None
-                else edge.EdgeShard.load(key)
-            )
+            shard = edge.EdgeShard.create(key, create_config) if create_config is not None else edge.EdgeShard.load(key)
         except Exception as exc:  # qdrant_edge raises plain Exception
             if "WouldBlock" in str(exc):
                 raise StoreError(
