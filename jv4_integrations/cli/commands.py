@@ -404,6 +404,21 @@ def _parse_filters(pairs: list[str]) -> dict[str, Any] | None:
     return out
 
 
+def _search_filter(filters: dict[str, Any] | None) -> Any:
+    """``--filter`` pairs as a filter; ``path=FILE`` means that file wherever the command runs from
+    (matched on its absolute path, the document id), not the path as it was typed at indexing."""
+    if not filters or "path" not in filters:
+        return filters
+    from qdrant_client import models
+
+    from ..qdrant import metadata_filter
+
+    rest = {k: v for k, v in filters.items() if k != "path"}
+    file = str(Path(str(filters["path"])).expanduser().resolve())
+    must = [models.FieldCondition(key="doc_id", match=models.MatchValue(value=file))]
+    return models.Filter(must=must + (list(metadata_filter(rest).must or []) if rest else []))
+
+
 def run_search(args: argparse.Namespace) -> int:
     """``jv4 search``: prints ranked results (or JSON)."""
     from ..core.inputs import Mixed
@@ -436,7 +451,7 @@ def run_search(args: argparse.Namespace) -> int:
         image = Path(args.image)
         query = Mixed(args.query, [image]) if args.query is not None else image
     with _open(args, encoder=encoder, create=False) as collection:
-        hits = collection.search(query, mode=args.mode, limit=args.limit, filter=filters)
+        hits = collection.search(query, mode=args.mode, limit=args.limit, filter=_search_filter(filters))
     print_hits(hits, as_json=args.json)
     return 0
 

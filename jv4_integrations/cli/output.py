@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -18,13 +19,35 @@ def snippet(text: str | None, limit: int = SNIPPET_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
+def _file_of(hit: Any) -> str | None:
+    """The hit's file as an absolute path (``jv4 index`` makes it the document id), else as stored."""
+    doc = hit.doc_id
+    if isinstance(doc, str) and os.path.isabs(doc):
+        return doc
+    path = dict(hit.metadata).get("path", hit.source)
+    return str(path) if path is not None else None
+
+
+def shown_path(path: str | None) -> str:
+    """A path for people: relative to the working directory when it lies under it, else absolute."""
+    if path is None:
+        return "?"
+    if os.path.isabs(path):
+        try:
+            relative = os.path.relpath(path)
+        except ValueError:  # another drive (Windows)
+            return path
+        return path if relative.startswith("..") else relative
+    return path
+
+
 def hit_record(rank: int, hit: Any) -> dict[str, Any]:
-    """One search hit as a JSON-friendly dict."""
+    """One search hit as a JSON-friendly dict (``path`` absolute, whatever the working directory)."""
     meta = dict(hit.metadata)
     return {
         "rank": rank,
         "score": round(float(hit.score), 6),
-        "path": meta.get("path", hit.source),
+        "path": _file_of(hit),
         "kind": meta.get("kind", hit.modality),
         "page": meta.get("page"),
         "chunk": meta.get("chunk"),
@@ -51,7 +74,7 @@ def print_hits(hits: Sequence[Any], *, as_json: bool) -> None:
             if r["chunk"] is not None
             else r["kind"]
         )
-        print(f"{r['rank']:>3}. {r['score']:8.4f}  {r['path']}  ({where})")
+        print(f"{r['rank']:>3}. {r['score']:8.4f}  {shown_path(r['path'])}  ({where})")
         if r["snippet"]:
             print(f"       {r['snippet']}")
 

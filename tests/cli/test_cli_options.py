@@ -171,3 +171,27 @@ def test_a_demo_collection_survives_a_moved_cache(
     monkeypatch.setenv("JV4_CACHE", str(tmp_path / "cache-b"))
     code, out, err = run(capsys, "search", "about", "--store", str(store))
     assert code == 0 and "RANDOM weights" in err and "about.md" in out
+
+
+def test_result_paths_and_path_filters_work_from_any_directory(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    data: Path,
+    tiny_checkpoint: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = tmp_path / "store"
+    monkeypatch.chdir(tmp_path)
+    assert index(capsys, store, tiny_checkpoint, Path("data"))[0] == 0  # indexed by a relative path
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, _ = run(capsys, "search", "warranty", "--store", str(store), "--json", "-k", "9")
+    assert code == 0 and str(data / "warranty.txt") in {r["path"] for r in json.loads(out)}  # absolute
+    code, out, _ = run(
+        capsys, "search", "warranty", "--store", str(store), "--filter", "path=../data/warranty.txt", "--json"
+    )
+    assert code == 0 and [r["path"] for r in json.loads(out)] == [str(data / "warranty.txt")]
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "search", "warranty", "--store", str(store), "-k", "9")
+    assert code == 0 and "  data/warranty.txt  (chunk 0)" in out and str(tmp_path) not in out
