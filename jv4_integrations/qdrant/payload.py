@@ -97,7 +97,10 @@ def _clean_value(value: Any, where: str) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"{where} is {value!r}; metadata numbers must be finite (JSON has no NaN or inf)")
+            raise ValueError(
+                f"{where} is {value!r}; metadata numbers must be finite (JSON has no NaN or inf): use None for a "
+                "missing value"
+            )
         return float(value)
     if isinstance(value, Mapping):
         return {_clean_key(k, where): _clean_value(v, f"{where}[{k!r}]") for k, v in value.items()}
