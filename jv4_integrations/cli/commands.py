@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.hub import DEFAULT_MODEL
 from ..errors import CollectionNotFoundError, StoreError
 from .main import UsageError
-from .models import DEMO_WARNING, resolve_model
+from .models import DEMO_WARNING, is_demo, resolve_model
 from .output import print_hits, print_info
 from .sources import (
     MISSING,
@@ -231,6 +231,22 @@ def _check_index_options(args: argparse.Namespace, existing: Existing | None) ->
         )
     if args.task is not None and existing.task not in (None, args.task):
         raise UsageError(f"{where} was indexed with --task {existing.task}, not {args.task}")
+    if args.model is not None and existing.model is not None and not _same_model(args.model, existing.model):
+        raise UsageError(
+            f"{where} was indexed with model {existing.model}; --model {args.model} would mix two models' vectors "
+            "in one collection (leave --model out to use the collection's model, or index into a new collection "
+            "with --collection NAME or another --store)"
+        )
+
+
+def _same_model(given: str, recorded: str) -> bool:
+    """Whether ``--model`` names the recorded model (the demo, the same folder, or the same Hub id)."""
+    if is_demo(given) or is_demo(recorded):
+        return is_demo(given) and is_demo(recorded)
+    if given == recorded:
+        return True
+    pa, pb = Path(given).expanduser(), Path(recorded).expanduser()
+    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
 
 
 def run_index(args: argparse.Namespace) -> int:

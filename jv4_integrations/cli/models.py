@@ -51,6 +51,11 @@ def resolve_model(name: str) -> tuple[str, bool]:
     that name is recognised as the demo model too (the demo is the same checkpoint wherever it was
     written), so its results stay labelled and a moved or cleared cache does not break the collection.
     """
-    if name == DEMO_MODEL or Path(name).name == _demo_target().name:
+    if is_demo(name):
         return str(demo_model_dir()), True
     return name, False
+
+
+def is_demo(name: str) -> bool:
+    """Whether ``name`` is the demo model: ``demo``, or a path to a demo folder (nothing is written)."""
+    return name == DEMO_MODEL or Path(name).name == _demo_target().name

@@ -107,6 +107,7 @@ def test_settings_the_collection_keeps(
         (("--prefetch", "dense"), "was created with --prefetch mean; it keeps it"),
         (("--dim", "32"), "holds dense vectors of size 64; --dim 32 needs a new collection"),
         (("--task", "code"), "was indexed with --task retrieval, not code"),
+        (("--model", "demo"), "--model demo would mix two models' vectors in one collection"),
     ]:
         code, out, err = index(capsys, store, tiny_checkpoint, data, extra=extra)
         assert code == 2 and message in err and LOADING not in err, (extra, err)
