@@ -74,7 +74,7 @@ READING = (
     "'score ratio' is the sum of the exact MaxSim scores of hybrid's top-10 "
     "over that of the exact top-10: close to 1 means the documents hybrid misses score about as high as the "
     "ones it returns (near ties). Raise `prefetch_limit` for more recall at a linear rerank cost, and measure "
-    'recall on your own queries with `search(..., mode="multivector")` as the ground truth.'
+    "recall on your own queries with `MultiVectorCollection.measure_recall` (exact MaxSim as the ground truth)."
 )
 
 

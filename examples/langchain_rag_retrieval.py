@@ -16,7 +16,7 @@ Run it:
     python examples/langchain_rag_retrieval.py --demo --store memory        # + late interaction, in memory
     python examples/langchain_rag_retrieval.py --store ./jv4-data   # + late interaction, embedded Qdrant on disk
 
-``JV4_EXAMPLE_MODEL`` sets the default of ``--model``; ``JV4_EXAMPLE_MODEL=demo`` means ``--demo``.
+``JV4_EXAMPLE_MODEL`` sets the default of ``--model``; ``JV4_EXAMPLE_MODEL=demo`` or ``--model demo`` means ``--demo``.
 Needs ``pip install 'jv4-integrations[langchain]'`` (``--store`` also the ``qdrant`` extra, ``--demo``
 the ``testing`` extra).
 """
@@ -61,7 +61,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--question", default=QUESTION)
     parser.add_argument("-k", type=int, default=3, help="passages to retrieve")
-    parser.add_argument("--dimensions", type=int, default=None, help="Matryoshka size (e.g. 128, 512)")
+    parser.add_argument(
+        "--dimensions", type=int, default=None, help="Matryoshka size (128-2048; the --demo model has 4-64)"
+    )
     parser.add_argument(
         "--store",
         default=None,
@@ -69,7 +71,9 @@ def parse_args() -> argparse.Namespace:
         help="also search with late interaction in JV4QdrantVectorStore: in memory, or in an embedded Qdrant "
         "store in DIR (re-running updates the same documents)",
     )
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.demo = args.demo or args.model == "demo"  # --model demo, as in the command line
+    return args
 
 
 def demo_checkpoint(folder: str) -> str:

@@ -17,7 +17,7 @@ from one forward pass, and answers the question with hybrid late-interaction sea
 prefetch, MaxSim rerank):
     python examples/llama_index_multimodal_pipeline.py --demo --vector-store
 
-``JV4_EXAMPLE_MODEL`` sets the default of ``--model``; ``JV4_EXAMPLE_MODEL=demo`` means ``--demo``.
+``JV4_EXAMPLE_MODEL`` sets the default of ``--model``; ``JV4_EXAMPLE_MODEL=demo`` or ``--model demo`` means ``--demo``.
 Needs ``pip install 'jv4-integrations[llama-index]'`` (``--demo`` also needs the ``testing`` extra,
 ``--vector-store`` the ``qdrant`` extra).
 The inputs (three short notes and three drawings of a fictional harbour's tide station) are written
@@ -75,13 +75,17 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--question", default=QUESTION)
     parser.add_argument("-k", type=int, default=2, help="passages and images to retrieve")
-    parser.add_argument("--dimensions", type=int, default=None, help="Matryoshka size (e.g. 128, 512)")
+    parser.add_argument(
+        "--dimensions", type=int, default=None, help="Matryoshka size (128-2048; the --demo model has 4-64)"
+    )
     parser.add_argument(
         "--vector-store",
         action="store_true",
         help="also ingest into a JV4QdrantVectorStore and search it in hybrid mode (needs the qdrant extra)",
     )
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.demo = args.demo or args.model == "demo"  # --model demo, as in the command line
+    return args
 
 
 def draw(name: str, size: int = 224) -> Image.Image:

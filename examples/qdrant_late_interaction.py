@@ -1,6 +1,6 @@
 """Late-interaction search over images and text with Qdrant (dense prefetch + MaxSim rerank).
 
-Indexes the bundled example data (text files, chart images and rendered PDF pages) into a
+Indexes the bundled example data (text files, images and rendered PDF pages) into a
 ``MultiVectorCollection`` — the dense vector and the multi-vector of every item side by side in one
 Qdrant collection — then searches it with a text query in the three modes and with an image query.
 
@@ -8,12 +8,16 @@ Qdrant collection — then searches it with a text query in the three modes and 
     python examples/qdrant_late_interaction.py                        # jinaai/jina-embeddings-v4
     python examples/qdrant_late_interaction.py --store ./jv4-data     # embedded engine on disk
     python examples/qdrant_late_interaction.py --store http://localhost:6333   # a Qdrant server
+
+``JV4_EXAMPLE_MODEL`` sets the default of ``--model``; ``--model demo`` means ``--demo``.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -40,17 +44,23 @@ def pdf_pages(path: Path) -> list[tuple[object, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=os.environ.get("JV4_EXAMPLE_MODEL", "jinaai/jina-embeddings-v4"))
+    parser.add_argument(
+        "--model",
+        default=os.environ.get("JV4_EXAMPLE_MODEL", "jinaai/jina-embeddings-v4"),
+        help="Hub id or checkpoint folder (default $JV4_EXAMPLE_MODEL, else jinaai/jina-embeddings-v4)",
+    )
     parser.add_argument("--demo", action="store_true", help="use a tiny random checkpoint (offline; meaningless ranks)")
     parser.add_argument("--store", default=":memory:", help="':memory:', a directory, or a Qdrant URL")
-    parser.add_argument("--query", default="How long does charging take with the wall charger?")
+    parser.add_argument("--query", default="How long does charging take with the wall charger?", help="the text query")
     args = parser.parse_args()
 
     model = args.model
     if args.demo or model == "demo":
         from jv4_integrations.testing import write_tiny_checkpoint
 
-        model = str(write_tiny_checkpoint(Path(tempfile.mkdtemp()) / "jv4-tiny"))
+        folder = tempfile.mkdtemp()
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the checkpoint goes when the script ends
+        model = str(write_tiny_checkpoint(Path(folder) / "jv4-tiny"))
         print("DEMO MODE: a tiny checkpoint with random weights; the rankings below are meaningless.")
     enc = JV4Encoder.shared(model)
 
@@ -88,6 +98,11 @@ def main() -> None:
         # how many candidates hybrid needs to find what exact MaxSim finds, on your own queries
         report = col.measure_recall([args.query, "charging time", "warranty"], limit=3, prefetch_limits=(3, 5, 20))
         print(f"\n{report}")
+        print(
+            f"(with {col.count()} items, K >= {col.count()} reranks the whole collection, so its recall is 1 by "
+            "construction and the times show overheads, not search speed: run this on your own collection, and "
+            "see bench/search.py for measurements at scale)"
+        )
 
 
 if __name__ == "__main__":
