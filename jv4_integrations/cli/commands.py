@@ -18,6 +18,7 @@ from .output import print_hits, print_info
 from .sources import (
     MISSING,
     SUPPORTED_SUFFIXES,
+    TEXT_SUFFIXES,
     SourceFailure,
     SourceFile,
     SourceItem,
@@ -163,6 +164,17 @@ def _is_unchanged(collection: MultiVectorCollection, source: SourceFile) -> bool
     return collection.count(_of_doc(source.items[0].doc_id)) == len(ids)
 
 
+def _file_chunk_chars(collection: MultiVectorCollection, path: Path) -> int | None:
+    """The chunk size a text file was indexed with (``None``: not a text file, or not indexed yet)."""
+    if path.suffix.lower() not in TEXT_SUFFIXES:
+        return None
+    stored = collection.get([f"{path.resolve()}#chunk=0"])
+    if not stored:
+        return None
+    value = stored[0].metadata.get("chunk_chars", LEGACY_CHUNK_CHARS)
+    return value if isinstance(value, int) and value >= 1 else None
+
+
 def _recorded_chunk_chars(collection: MultiVectorCollection) -> int | None:
     """The ``--chunk-chars`` the collection's text items were cut with (``None``: no text item yet)."""
     try:
@@ -266,6 +278,10 @@ def run_index(args: argparse.Namespace) -> int:
         _nothing_to_index(args.paths, paths, ignored)
         return 1
     existing = _existing(args)
+    if existing is None and not any(isinstance(entry, Path) for entry in paths):
+        # --prune on a collection that does not exist: nothing to prune, nothing to write
+        _nothing_to_index(args.paths, paths, ignored)
+        return 1
     _check_index_options(args, existing)
     name = _pick_model(args, existing.model if existing is not None else None)
     if existing is not None and existing.model is not None and args.model is None:
@@ -283,19 +299,19 @@ def run_index(args: argparse.Namespace) -> int:
     stats = IndexStats()
     with opened as collection:
         dim = collection.schema.dense_size
-        chunk_chars = args.chunk_chars
-        if chunk_chars is None:
-            chunk_chars = _recorded_chunk_chars(collection) or LEGACY_CHUNK_CHARS
-            if chunk_chars != LEGACY_CHUNK_CHARS:
-                print(f"jv4: using the collection's --chunk-chars {chunk_chars}", file=sys.stderr)
+        # without --chunk-chars, a file indexed before keeps its chunk size; new files take the
+        # collection's (that of a text item already stored), else 1500
+        default_chars = args.chunk_chars or _recorded_chunk_chars(collection) or LEGACY_CHUNK_CHARS
+        progress = _progress(len(paths), disabled=args.no_progress)
 
         def encoder() -> JV4Encoder:  # loaded once, when the first file needs encoding
             if not loaded:
+                progress.clear()  # the loading lines go above the bar, not into it
                 loaded.append(_load_encoder(name, args.device))
                 _check_model_fits(loaded[0], name, collection)
+                progress.refresh()
             return loaded[0]
 
-        progress = _progress(len(paths), disabled=args.no_progress)
         pending: list[SourceFile] = []
 
         def flush() -> None:
@@ -315,7 +331,7 @@ def run_index(args: argparse.Namespace) -> int:
             for entry in paths:
                 if isinstance(entry, SourceFailure):
                     if args.prune and entry.reason == MISSING:  # a deleted folder is what --prune is for
-                        print(f"jv4: {entry.path} is gone: its items are pruned", file=sys.stderr)
+                        pass  # checked against what is stored when pruning, below
                     else:
                         stats.files += 1
                         stats.failures.append(entry)
@@ -323,9 +339,14 @@ def run_index(args: argparse.Namespace) -> int:
                     continue
                 stats.files += 1
                 progress.set_description_str(f"indexing {entry.name}"[:40], refresh=False)
-                source = load_file(entry, chunk_chars=chunk_chars)
+                chars = args.chunk_chars or _file_chunk_chars(collection, entry) or default_chars
+                source = load_file(entry, chunk_chars=chars)
                 if source.failure is not None:
                     stats.failures.append(source.failure)
+                    progress.update(1)
+                elif not source.items:  # an emptied text file: its old items must not stay searchable
+                    stats.removed += _remove_stale(collection, str(entry.resolve()), set())
+                    stats.changed += 1
                     progress.update(1)
                 elif _is_unchanged(collection, source):
                     stats.unchanged += 1
@@ -339,6 +360,11 @@ def run_index(args: argparse.Namespace) -> int:
             progress.close()
         if args.prune:
             gone = _prune(collection, args.paths, paths)
+            for entry in paths:
+                if isinstance(entry, SourceFailure) and entry.reason == MISSING:
+                    root = Path(entry.path).resolve()
+                    if not any(Path(doc) == root or root in Path(doc).parents for doc in gone):
+                        stats.failures.append(SourceFailure(entry.path, f"{MISSING} (and nothing indexed under it)"))
             if gone:
                 from qdrant_client import models
 
@@ -502,8 +528,13 @@ def run_info(args: argparse.Namespace) -> int:
                 f"{names or 'no collections'}"
             )
         names = [args.collection]
+    failed = 0
     for name in names:
-        with _open(argparse.Namespace(**{**vars(args), "collection": name}), create=False) as collection:
-            infos.append(collection.info())
+        try:
+            with _open(argparse.Namespace(**{**vars(args), "collection": name}), create=False) as collection:
+                infos.append(collection.info())
+        except StoreError as exc:  # e.g. held by another process: report it, show the others
+            print(f"jv4: error: {exc}", file=sys.stderr)
+            failed += 1
     print_info(_describe_location(args), infos, as_json=args.json)
-    return 0
+    return 1 if failed else 0

@@ -173,6 +173,15 @@ def _check_store_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--store {args.store} and {source} {args.qdrant_url} name two stores; give one of them")
     if args.api_key is not None and not args.qdrant_url:
         raise UsageError("--api-key is for a Qdrant server: give --qdrant-url (or $JV4_QDRANT_URL) too")
+    if args.qdrant_url and not args.qdrant_url.lower().startswith(("http://", "https://")):
+        raise UsageError(f"--qdrant-url {args.qdrant_url!r} is not a URL; give one such as http://localhost:6333")
+    if args.collection is not None and not args.qdrant_url:
+        from ..qdrant.backends.edge import collection_dir
+
+        try:
+            collection_dir(".", args.collection)
+        except ValueError as exc:
+            raise UsageError(f"--collection: {exc}") from None
     if args.api_key is None:
         args.api_key = os.environ.get("QDRANT_API_KEY")
 

@@ -90,7 +90,7 @@ def test_prune_removes_the_items_of_files_that_are_gone(
     assert "1 item(s) of 1 file(s) that are gone pruned" in out and "holds 8 item(s)" in out
     shutil.rmtree(data)  # a whole folder that is gone: --prune still runs, empties it out, and succeeds
     code, out, err = index(capsys, store, tiny_checkpoint, data, extra=("--prune",))
-    assert code == 0 and f"jv4: {data} is gone: its items are pruned" in err and "nothing to index" not in err
+    assert code == 0 and "nothing indexed under it" not in err and "nothing to index" not in err
     assert "0 skipped" in out and "8 item(s) of 7 file(s) that are gone pruned" in out and "holds 0 item(s)" in out
 
 

@@ -76,6 +76,8 @@ def test_files_of_other_types(
         (["search", "   "], "the query is empty"),
         (["info", "--qdrant-url", "http://127.0.0.1:9", "--store", "S"], "--store S and --qdrant-url"),
         (["info", "--api-key", "k"], "--api-key is for a Qdrant server: give --qdrant-url"),
+        (["index", "X", "--qdrant-url", "localhost:6333"], "--qdrant-url 'localhost:6333' is not a URL"),
+        (["index", "X", "--collection", "a/b"], "--collection: collection name 'a/b' must be 1-128 characters"),
     ],
 )
 def test_usage_errors_exit_2_before_anything_loads(
@@ -100,7 +102,12 @@ def test_settings_the_collection_keeps(
     written = int(re.search(r"\((\d+) item\(s\) written\)", out).group(1))  # type: ignore[union-attr]
     code, out, err = index(capsys, store, tiny_checkpoint, data)  # nothing changed: the model never loads
     assert code == 0 and "8 unchanged" in out and LOADING not in err
-    assert "using the collection's --chunk-chars 300" in err and f"holds {written} item(s)" in out
+    assert f"holds {written} item(s)" in out
+    (data / "new.md").write_text(long_text)  # a new file takes the collection's chunk size
+    code, out, err = index(capsys, store, tiny_checkpoint, data)
+    assert code == 0 and "1 new or changed" in out
+    with MultiVectorCollection(str(store), create=False) as col:
+        assert col.get([f"{(data / 'new.md').resolve()}#chunk=0"])[0].metadata["chunk_chars"] == 300
     code, out, err = index(capsys, store, tiny_checkpoint, data / "faq.md", extra=("--chunk-chars", "1000"))
     assert "1 new or changed" in out and "stale item(s) removed" in out and LOADING in err  # re-chunked
     for extra, message in [
@@ -196,3 +203,45 @@ def test_result_paths_and_path_filters_work_from_any_directory(
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "search", "warranty", "--store", str(store), "-k", "9")
     assert code == 0 and "  data/warranty.txt  (chunk 0)" in out and str(tmp_path) not in out
+
+
+def test_emptied_files_mistyped_prune_paths_and_per_file_chunk_sizes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
+) -> None:
+    store = tmp_path / "store"
+    code, out, err = index(capsys, tmp_path / "none", tiny_checkpoint, tmp_path / "never", extra=("--prune",))
+    assert code == 1 and "nothing to index" in err and not (tmp_path / "none").exists()  # no collection made
+    index(capsys, store, tiny_checkpoint, data)
+    (data / "faq.md").write_text("\n\n".join(f"Part {i}. " + "Words in a sentence. " * 10 for i in range(3)))
+    code, out, err = index(capsys, store, tiny_checkpoint, data / "faq.md", extra=("--chunk-chars", "300"))
+    assert code == 0 and "(3 item(s) written)" in out
+    code, out, err = index(capsys, store, tiny_checkpoint, data)  # each file keeps its own chunk size
+    assert code == 0 and "8 unchanged" in out and LOADING not in err
+    (data / "warranty.txt").write_text("")  # emptied: its old text must not stay searchable
+    code, out, err = index(capsys, store, tiny_checkpoint, data)
+    assert code == 0 and "1 new or changed" in out and "1 stale item(s) removed" in out and "skipped" not in err
+    code, out, _ = run(capsys, "search", "warranty", "--store", str(store), "--json", "-k", "20")
+    assert str(data / "warranty.txt") not in {r["path"] for r in json.loads(out)}
+    code, out, err = index(capsys, store, tiny_checkpoint, tmp_path / "typo", extra=("--prune",))
+    assert code == 1 and f"skipped {tmp_path / 'typo'}: no such file or folder (and nothing indexed under it)" in err
+
+
+def test_info_reports_a_collection_it_cannot_open_and_shows_the_others(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jv4_integrations.errors import StoreError
+
+    store = tmp_path / "store"
+    index(capsys, store, tiny_checkpoint, EXAMPLES / "about.md")
+    index(capsys, store, tiny_checkpoint, EXAMPLES / "faq.md", extra=("--collection", "busy"))
+    commands = importlib.import_module("jv4_integrations.cli.commands")
+    real_open = commands._open
+
+    def open_or_fail(args: Any, **kwargs: Any) -> Any:
+        if args.collection == "busy":
+            raise StoreError("collection folder 'busy' is in use by another process")
+        return real_open(args, **kwargs)
+
+    monkeypatch.setattr(commands, "_open", open_or_fail)
+    code, out, err = run(capsys, "info", "--store", str(store))
+    assert code == 1 and "collection 'jv4' (edge): 1 item(s)" in out and "'busy' is in use" in err

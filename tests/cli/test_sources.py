@@ -108,7 +108,6 @@ def test_gif_first_frame_and_tiff(tmp_path: Path) -> None:
     [
         ("broken.png", b"\x89PNG\r\n\x1a\nnot really", "truncated or corrupt"),
         ("broken.pdf", b"%PDF-1.4\nthis is not a pdf", "cannot open the PDF"),
-        ("empty.txt", b"\n\n", "empty text file"),
         ("binary.txt", b"\xff\xfe\x00\x00\x00binary", "binary data in a text file"),
         ("notes.docx", b"PK", "unsupported file type .docx"),
     ],
@@ -118,6 +117,12 @@ def test_bad_files_become_failures_with_reasons(tmp_path: Path, name: str, data:
     source = load_file(tmp_path / name)
     assert source.items == [] and source.failure is not None
     assert reason in source.failure.reason and source.failure.path.endswith(name)
+
+
+def test_an_empty_text_file_has_no_items_and_is_no_failure(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_bytes(b"\n\n")
+    source = load_file(tmp_path / "empty.txt")
+    assert source.items == [] and source.failure is None  # `index` removes what the file had
 
 
 def test_latin1_text_is_read() -> None:
