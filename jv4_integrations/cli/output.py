@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 SNIPPET_CHARS = 160
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def snippet(text: str | None, limit: int = SNIPPET_CHARS) -> str:
     """The text on one line, cut to ``limit`` characters."""
     if not text:
         return ""
-    flat = " ".join(text.split())
+    flat = " ".join(_CONTROL.sub(" ", text).split())  # no terminal escape sequences from file contents
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 

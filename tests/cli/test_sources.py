@@ -137,3 +137,10 @@ def test_latin1_text_is_read() -> None:
 def test_missing_path_is_a_failure(tmp_path: Path) -> None:
     got = list(iter_files([tmp_path / "nope"]))
     assert len(got) == 1 and not isinstance(got[0], Path) and got[0].reason == "no such file or folder"
+
+
+def test_snippets_drop_terminal_control_sequences() -> None:
+    from jv4_integrations.cli.output import snippet
+
+    assert snippet("red \x1b[31mALERT\x1b[0m done\x07 ok\n\tnext") == "red ALERT done ok next"
+    assert snippet("x" * 200, limit=10) == "x" * 9 + "…"
