@@ -244,11 +244,27 @@ def _check_index_options(args: argparse.Namespace, existing: Existing | None) ->
     if args.task is not None and existing.task not in (None, args.task):
         raise UsageError(f"{where} was indexed with --task {existing.task}, not {args.task}")
     if args.model is not None and existing.model is not None and not _same_model(args.model, existing.model):
+        if _moved_away(existing.model):
+            print(
+                f"jv4: note: the collection's model folder {existing.model} is gone; indexing with {args.model}, "
+                "which must be a copy of the same model",
+                file=sys.stderr,
+            )
+            return
         raise UsageError(
             f"{where} was indexed with model {existing.model}; --model {args.model} would mix two models' vectors "
             "in one collection (leave --model out to use the collection's model, or index into a new collection "
             "with --collection NAME or another --store)"
         )
+
+
+def _moved_away(recorded: str) -> bool:
+    """A recorded local checkpoint folder that no longer exists (moved or deleted): ``--model`` may
+    then name its new place. Hub ids (``org/name``) are not local paths."""
+    if is_demo(recorded):
+        return False
+    local = Path(recorded).expanduser().is_absolute() or recorded.startswith((".", "~"))
+    return local and not Path(recorded).expanduser().exists()
 
 
 def _same_model(given: str, recorded: str) -> bool:
@@ -461,6 +477,19 @@ def _search_filter(filters: dict[str, Any] | None) -> Any:
     return models.Filter(must=must + (list(metadata_filter(rest).must or []) if rest else []))
 
 
+def _check_image(path: Path) -> None:
+    """Decode the query image now, so that a folder or a non-image fails before the model loads."""
+    from ..core.inputs import prepare_items
+    from ..errors import InputError
+
+    if not path.is_file():
+        raise UsageError(f"--image {path}: not a file")
+    try:
+        prepare_items([path])
+    except InputError as exc:
+        raise UsageError(f"--image {path}: {exc.problems[0].reason}") from None
+
+
 def run_search(args: argparse.Namespace) -> int:
     """``jv4 search``: prints ranked results (or JSON)."""
     from ..core.inputs import Mixed
@@ -471,8 +500,10 @@ def run_search(args: argparse.Namespace) -> int:
         raise UsageError("the query is empty")
     if args.limit < 1:
         raise UsageError(f"-k must be >= 1, got {args.limit}")
-    if args.image is not None and not Path(args.image).is_file():
-        raise UsageError(f"--image {args.image}: no such file")
+    if args.image is not None:
+        if not Path(args.image).exists():
+            raise UsageError(f"--image {args.image}: no such file")
+        _check_image(Path(args.image))
     filters = _parse_filters(args.filter)
     check_device(args.device)
     existing = _existing(args)

@@ -73,6 +73,8 @@ def test_files_of_other_types(
         (["search", "q", "-k", "0"], "-k must be >= 1, got 0"),
         (["search", "q", "--filter", "kindpdf"], "--filter expects KEY=VALUE (e.g. kind=pdf-page), got 'kindpdf'"),
         (["search", "q", "--image", "nope.png"], "--image nope.png: no such file"),
+        (["search", "q", "--image", str(EXAMPLES)], f"--image {EXAMPLES}: not a file"),
+        (["search", "q", "--image", str(EXAMPLES / "about.md")], "about.md: not a readable image"),
         (["search", "   "], "the query is empty"),
         (["info", "--qdrant-url", "http://127.0.0.1:9", "--store", "S"], "--store S and --qdrant-url"),
         (["info", "--api-key", "k"], "--api-key is for a Qdrant server: give --qdrant-url"),
@@ -245,3 +247,17 @@ def test_info_reports_a_collection_it_cannot_open_and_shows_the_others(
     monkeypatch.setattr(commands, "_open", open_or_fail)
     code, out, err = run(capsys, "info", "--store", str(store))
     assert code == 1 and "collection 'jv4' (edge): 1 item(s)" in out and "'busy' is in use" in err
+
+
+def test_a_moved_model_folder_can_be_named_again(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    first = tmp_path / "model-a"
+    shutil.copytree(tiny_checkpoint, first)
+    store = tmp_path / "store"
+    assert index(capsys, store, first, EXAMPLES / "about.md")[0] == 0
+    moved = tmp_path / "model-b"
+    first.rename(moved)
+    code, out, err = index(capsys, store, moved, EXAMPLES / "faq.md")  # the recorded folder is gone
+    assert code == 0 and f"the collection's model folder {first} is gone; indexing with {moved}" in err
+    assert "holds 2 item(s)" in out
