@@ -303,6 +303,10 @@ def run_index(args: argparse.Namespace) -> int:
     if existing is not None and existing.model is not None and args.model is None:
         print(f"jv4: using the collection's model {existing.model}", file=sys.stderr)
     loaded: list[JV4Encoder] = []
+    if existing is None and args.dim is not None:
+        dims = _known_dims(name)
+        if dims is not None and args.dim not in dims:
+            raise UsageError(f"--dim {args.dim} is not a size of {name}; choose one of {list(dims)}")
     if existing is None:  # creating the collection records the model: load it now
         loaded.append(_load_encoder(name, args.device))
         dim = args.dim if args.dim is not None else loaded[0].dim
@@ -391,6 +395,24 @@ def run_index(args: argparse.Namespace) -> int:
         total = collection.count()
     _summary(args, stats, ignored, total, time.perf_counter() - start)
     return 1 if stats.failures else 0
+
+
+#: The Matryoshka sizes of the published model.
+PUBLISHED_DIMS = (128, 256, 512, 1024, 2048)
+
+
+def _known_dims(name: str) -> tuple[int, ...] | None:
+    """The model's dense sizes, read without loading it (``None``: only known once it loads)."""
+    if name == DEFAULT_MODEL:
+        return PUBLISHED_DIMS
+    from ..core.config import load_json, read_settings
+
+    folder = Path(resolve_model(name)[0]).expanduser()
+    try:
+        raw = load_json(folder / "config.json")
+        return read_settings(raw, has_adapters=(folder / "adapters").is_dir(), merged_task=None).matryoshka_dims
+    except Exception:  # not a local checkpoint, or a broken one: loading it will say what is wrong
+        return None
 
 
 def _check_model_fits(encoder: JV4Encoder, name: str, collection: MultiVectorCollection) -> None:

@@ -161,6 +161,7 @@ def test_errors_are_clear(capsys: pytest.CaptureFixture[str], tmp_path: Path, ti
     assert not (tmp_path / "store").exists()
     code, _, err = index(capsys, tmp_path / "store2", tiny_checkpoint, EXAMPLES / "about.md", extra=("--dim", "100"))
     assert code == 2 and "--dim 100 is not a size of" in err and "choose one of [4, 8, 16, 32, 64]" in err
+    assert "jv4: loading" not in err and not (tmp_path / "store2").exists()  # read from config.json, not loaded
 
 
 def test_demo_model_is_written_on_demand_and_labelled(
