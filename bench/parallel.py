@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from _common import host, write_section
-from search import WIDTH, World, documents, exact_top, queries, unit
+from search import WIDTH, World, add_world_args, documents, exact_top, queries, unit
 
 HEADING = "## One query on several cores (bench/parallel.py)"
 
@@ -160,15 +160,7 @@ def section(args: argparse.Namespace, seconds: float, rows: list[dict[str, Any]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--points", type=int, default=100_000)
-    parser.add_argument("--tokens", type=int, default=100)
-    parser.add_argument("--query-tokens", type=int, default=20)
-    parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--dense-dim", type=int, default=128)
-    parser.add_argument("--topics", type=int, default=200)
-    parser.add_argument("--theme-noise", type=float, default=1.0)
-    parser.add_argument("--token-noise", type=float, default=1.2)
-    parser.add_argument("--seed", type=int, default=0)
+    add_world_args(parser)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--k", type=int, nargs="+", default=[200, 300], help="prefetch sizes (all shards together)")
     parser.add_argument("--repeats", type=int, default=2)

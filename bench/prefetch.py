@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 from _common import host, write_section
-from search import WIDTH, World, documents, exact_top, queries, unit
+from search import WIDTH, World, add_world_args, documents, exact_top, queries, unit
 
 from jv4_integrations import scoring  # importable once search.py put the project root on sys.path
 
@@ -348,15 +348,7 @@ def section(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--points", type=int, default=100_000)
-    parser.add_argument("--tokens", type=int, default=100)
-    parser.add_argument("--query-tokens", type=int, default=20)
-    parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--dense-dim", type=int, default=128)
-    parser.add_argument("--topics", type=int, default=200)
-    parser.add_argument("--theme-noise", type=float, default=1.0)
-    parser.add_argument("--token-noise", type=float, default=1.2)
-    parser.add_argument("--seed", type=int, default=0)
+    add_world_args(parser)
     parser.add_argument("--k", type=int, nargs="+", default=[100, 200, 300, 500], help="first-stage sizes")
     parser.add_argument("--fde", nargs="*", default=["8:3:16", "16:3:16"], help="FDE configurations R:k:p")
     parser.add_argument("--k1", type=int, default=500, help="dense candidates of the three-stage rows")

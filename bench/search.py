@@ -132,6 +132,20 @@ class World:
         return unit(tokens.mean(axis=1) @ self.projection)
 
 
+def add_world_args(parser: argparse.ArgumentParser) -> None:
+    """The data flags of the explorations that reuse this generator (bench/prefetch.py, bench/parallel.py):
+    one size (``--points``), and the same defaults as this script's own flags."""
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--tokens", type=int, default=100)
+    parser.add_argument("--query-tokens", type=int, default=20)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--dense-dim", type=int, default=128)
+    parser.add_argument("--topics", type=int, default=200)
+    parser.add_argument("--theme-noise", type=float, default=1.0)
+    parser.add_argument("--token-noise", type=float, default=1.2)
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def documents(world: World, n: int, n_tokens: int, seed: int, chunk: int = 2000) -> Iterator[tuple[np.ndarray, ...]]:
     rng = np.random.default_rng(seed + 1)
     for start in range(0, n, chunk):

@@ -56,7 +56,6 @@ class Existing:
     model: str | None
     task: str | None
     dense_size: int
-    multivector_size: int
     prefetch: str
     metadata_keys: tuple[str, ...]
 
@@ -72,7 +71,6 @@ def _existing(args: argparse.Namespace) -> Existing | None:
         model=info.model.model if info.model is not None else None,
         task=info.model.task if info.model is not None else None,
         dense_size=info.schema.dense_size,
-        multivector_size=info.schema.multivector_size,
         prefetch=info.schema.prefetch_vector,
         metadata_keys=tuple(sorted(info.metadata_fields)),
     )
@@ -157,11 +155,17 @@ def _is_unchanged(collection: MultiVectorCollection, source: SourceFile) -> bool
     stored = collection.get(ids)
     if len(stored) != len(ids) or any(p.metadata.get("sha256") != source.sha256 for p in stored):
         return False
-    for item, point in zip(source.items, sorted(stored, key=lambda p: ids.index(p.item_id)), strict=True):
+    for item, point in zip(source.items, stored, strict=True):  # get() keeps the order of the ids
         wanted = item.metadata.get("chunk_chars")
-        if wanted is not None and point.metadata.get("chunk_chars", LEGACY_CHUNK_CHARS) != wanted:
+        if wanted is not None and _chunk_chars_of(point.metadata) != wanted:
             return False
     return collection.count(_of_doc(source.items[0].doc_id)) == len(ids)
+
+
+def _chunk_chars_of(metadata: dict[str, Any]) -> int | None:
+    """The chunk size a stored text item was cut with (``None`` when its record is unusable)."""
+    value = metadata.get("chunk_chars", LEGACY_CHUNK_CHARS)
+    return value if isinstance(value, int) and value >= 1 else None
 
 
 def _file_chunk_chars(collection: MultiVectorCollection, path: Path) -> int | None:
@@ -169,18 +173,14 @@ def _file_chunk_chars(collection: MultiVectorCollection, path: Path) -> int | No
     if path.suffix.lower() not in TEXT_SUFFIXES:
         return None
     stored = collection.get([f"{path.resolve()}#chunk=0"])
-    if not stored:
-        return None
-    value = stored[0].metadata.get("chunk_chars", LEGACY_CHUNK_CHARS)
-    return value if isinstance(value, int) and value >= 1 else None
+    return _chunk_chars_of(stored[0].metadata) if stored else None
 
 
 def _recorded_chunk_chars(collection: MultiVectorCollection) -> int | None:
     """The ``--chunk-chars`` the collection's text items were cut with (``None``: no text item yet)."""
     try:
         for point in collection.scroll({"kind": "text"}, batch_size=1):
-            value = point.metadata.get("chunk_chars", LEGACY_CHUNK_CHARS)
-            return value if isinstance(value, int) and value >= 1 else None
+            return _chunk_chars_of(point.metadata)
     except StoreError:  # no item has a "kind" yet
         return None
     return None
@@ -244,17 +244,16 @@ def _check_index_options(args: argparse.Namespace, existing: Existing | None) ->
     if args.task is not None and existing.task not in (None, args.task):
         raise UsageError(f"{where} was indexed with --task {existing.task}, not {args.task}")
     if args.model is not None and existing.model is not None and not _same_model(args.model, existing.model):
-        if _moved_away(existing.model):
-            print(
-                f"jv4: note: the collection's model folder {existing.model} is gone; indexing with {args.model}, "
-                "which must be a copy of the same model",
-                file=sys.stderr,
+        if not _moved_away(existing.model):
+            raise UsageError(
+                f"{where} was indexed with model {existing.model}; --model {args.model} would mix two models' "
+                "vectors in one collection (leave --model out to use the collection's model, or index into a new "
+                "collection with --collection NAME or another --store)"
             )
-            return
-        raise UsageError(
-            f"{where} was indexed with model {existing.model}; --model {args.model} would mix two models' vectors "
-            "in one collection (leave --model out to use the collection's model, or index into a new collection "
-            "with --collection NAME or another --store)"
+        print(
+            f"jv4: note: the collection's model folder {existing.model} is gone; indexing with {args.model}, "
+            "which must be a copy of the same model",
+            file=sys.stderr,
         )
 
 
@@ -289,13 +288,11 @@ def run_index(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     ignored: list[Path] = []
     paths = list(iter_files(args.paths, ignored=ignored))
-    if not args.prune and not any(isinstance(entry, Path) for entry in paths):
-        # before the model loads or a collection is created: there is nothing to write
-        _nothing_to_index(args.paths, paths, ignored)
-        return 1
-    existing = _existing(args)
-    if existing is None and not any(isinstance(entry, Path) for entry in paths):
-        # --prune on a collection that does not exist: nothing to prune, nothing to write
+    has_files = any(isinstance(entry, Path) for entry in paths)
+    existing = _existing(args) if has_files or args.prune else None
+    if not has_files and existing is None:
+        # before the model loads or a collection is created: nothing to write (and, with --prune,
+        # no collection to prune)
         _nothing_to_index(args.paths, paths, ignored)
         return 1
     _check_index_options(args, existing)
@@ -350,9 +347,8 @@ def run_index(args: argparse.Namespace) -> int:
         try:
             for entry in paths:
                 if isinstance(entry, SourceFailure):
-                    if args.prune and entry.reason == MISSING:  # a deleted folder is what --prune is for
-                        pass  # checked against what is stored when pruning, below
-                    else:
+                    # with --prune, a missing path is what pruning is for: checked against the store below
+                    if not (args.prune and entry.reason == MISSING):
                         stats.files += 1
                         stats.failures.append(entry)
                     progress.update(1)
@@ -505,7 +501,7 @@ def _check_image(path: Path) -> None:
     from ..errors import InputError
 
     if not path.is_file():
-        raise UsageError(f"--image {path}: not a file")
+        raise UsageError(f"--image {path}: {'not a file' if path.exists() else 'no such file'}")
     try:
         prepare_items([path])
     except InputError as exc:
@@ -523,8 +519,6 @@ def run_search(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError(f"-k must be >= 1, got {args.limit}")
     if args.image is not None:
-        if not Path(args.image).exists():
-            raise UsageError(f"--image {args.image}: no such file")
         _check_image(Path(args.image))
     filters = _parse_filters(args.filter)
     check_device(args.device)

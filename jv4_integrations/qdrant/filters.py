@@ -171,9 +171,8 @@ def check_filter_keys(flt: Any, known_metadata: Iterable[str], *, collection: st
                 bad.append(key)
         elif top not in PAYLOAD_FIELDS:
             bad.append(key)
-    dotted = [
-        k for k in bad if k.startswith(METADATA + ".") and any("." in d and k[len(METADATA) + 1 :] == d for d in known)
-    ]
+    # a bad key whose whole sub-path is a recorded key: that key has a dot (its first part is not recorded)
+    dotted = [k for k in bad if k.startswith(METADATA + ".") and k[len(METADATA) + 1 :] in known]
     if dotted:
         raise StoreError(
             f"filter on {dotted} in collection {collection!r}: these metadata keys contain '.', which Qdrant "

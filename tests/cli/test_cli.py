@@ -5,30 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from jv4_integrations.cli.main import main
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
-
-
-@pytest.fixture()
-def data(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(EXAMPLES, target)
-    return target
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def index(capsys: Any, store: Path, model: Path, *paths: Path, extra: tuple[str, ...] = ()) -> tuple[int, str, str]:
-    return run(capsys, "index", *map(str, paths), "--store", str(store), "--model", str(model), "--no-progress", *extra)
+from cli_helpers import EXAMPLES, index, run
 
 
 def test_index_then_search_finds_each_file_by_its_text(

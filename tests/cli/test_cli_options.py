@@ -12,30 +12,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_helpers import EXAMPLES, index, run
 
-from jv4_integrations.cli.main import main
 from jv4_integrations.core.encoder import JV4Encoder
 from jv4_integrations.qdrant import MultiVectorCollection
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
 LOADING = "jv4: loading"
-
-
-@pytest.fixture()
-def data(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(EXAMPLES, target)
-    return target
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def index(capsys: Any, store: Path, model: Path, *paths: Path, extra: tuple[str, ...] = ()) -> tuple[int, str, str]:
-    return run(capsys, "index", *map(str, paths), "--store", str(store), "--model", str(model), "--no-progress", *extra)
 
 
 def test_overlapping_paths_index_each_file_once(
