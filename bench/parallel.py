@@ -3,16 +3,16 @@ hybrid latency target at 100k points; see docs/benchmarks.md "Search").
 
 The engine merges a collection into one segment when it optimises, so one query runs on one core.
 The other way to spread a query is to split the points over several shards, query them from
-Python threads at once (the binding lets other threads run while it searches), and merge their
-top-10s by score. This script measures that, on the search benchmark's synthetic data
-(``bench/search.py``'s generator, same flags and seed): the mean-token hybrid (mean prefetch of K,
-exact MaxSim rerank, as ``CollectionSchema(prefetch_vector="mean")`` stores it) on one shard with
-all points, against the points split over ``--shards`` shards queried with K/shards each, one after
-the other and from one thread per shard. p50 latency and recall@10 against exact MaxSim (numpy).
+Python threads at once, and merge their top-10s by score. This script measures that, on the
+search benchmark's synthetic data (``bench/search.py``'s generator, same flags and seed): the
+mean-token hybrid (mean prefetch of K, exact MaxSim rerank, as
+``CollectionSchema(prefetch_vector="mean")`` stores it) on one shard with all points, against the
+points split over ``--shards`` shards queried with K/shards each, one after the other and from one
+thread per shard. p50 latency and recall@10 against exact MaxSim (numpy).
 
 Usage:
     python bench/parallel.py --quick           # 10,000 points, ~1 minute
-    python bench/parallel.py --write-docs      # 100k points, ~10 minutes, ~14 GB RAM (three shards)
+    python bench/parallel.py --write-docs      # 100k points, ~6 minutes, ~14 GB RAM (three shards)
 """
 
 from __future__ import annotations
