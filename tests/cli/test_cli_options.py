@@ -67,7 +67,7 @@ def test_files_of_other_types(
 def test_usage_errors_exit_2_before_anything_loads(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
 ) -> None:
-    argv = [a.replace("X", str(EXAMPLES / "about.md")) for a in argv]
+    argv = [str(EXAMPLES / "about.md") if a == "X" else a for a in argv]  # X: a file to index
     store = ["--store", str(tmp_path / "s")] if "--store" not in argv and "--qdrant-url" not in argv else []
     code, out, err = run(capsys, *argv, *store)
     command = argv[0]
