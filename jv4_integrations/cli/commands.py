@@ -243,18 +243,30 @@ def _check_index_options(args: argparse.Namespace, existing: Existing | None) ->
         )
     if args.task is not None and existing.task not in (None, args.task):
         raise UsageError(f"{where} was indexed with --task {existing.task}, not {args.task}")
-    if args.model is not None and existing.model is not None and not _same_model(args.model, existing.model):
-        if not _moved_away(existing.model):
-            raise UsageError(
-                f"{where} was indexed with model {existing.model}; --model {args.model} would mix two models' "
-                "vectors in one collection (leave --model out to use the collection's model, or index into a new "
-                "collection with --collection NAME or another --store)"
-            )
-        print(
-            f"jv4: note: the collection's model folder {existing.model} is gone; indexing with {args.model}, "
-            "which must be a copy of the same model",
-            file=sys.stderr,
+    _check_model_option(args, existing, "indexing")
+
+
+def _check_model_option(args: argparse.Namespace, existing: Existing, doing: str) -> None:
+    """Refuse a ``--model`` other than the one that indexed the collection: its vectors would not be
+    comparable (a recorded local folder that is gone may be named at its new place)."""
+    if args.model is None or existing.model is None or _same_model(args.model, existing.model):
+        return
+    if not _moved_away(existing.model):
+        effect = (
+            "would mix two models' vectors in one collection"
+            if doing == "indexing"
+            else "would compare its query with another model's vectors"
         )
+        raise UsageError(
+            f"collection {args.collection!r} was indexed with model {existing.model}; --model {args.model} {effect} "
+            "(leave --model out to use the collection's model, or index into a new collection with --collection "
+            "NAME or another --store)"
+        )
+    print(
+        f"jv4: note: the collection's model folder {existing.model} is gone; {doing} with {args.model}, "
+        "which must be a copy of the same model",
+        file=sys.stderr,
+    )
 
 
 def _moved_away(recorded: str) -> bool:
@@ -534,6 +546,7 @@ def run_search(args: argparse.Namespace) -> int:
             f"--filter key(s) {unknown}: no item of collection {args.collection!r} has them; its items have "
             f"{list(existing.metadata_keys)}"
         )
+    _check_model_option(args, existing, "searching")
     encoder = _load_encoder(_pick_model(args, existing.model), args.device)
     query: Any = args.query
     if args.image is not None:

@@ -102,6 +102,11 @@ def test_settings_the_collection_keeps(
     ]:
         code, out, err = index(capsys, store, tiny_checkpoint, data, extra=extra)
         assert code == 2 and message in err and LOADING not in err, (extra, err)
+    code, _, err = run(capsys, "search", "q", "--store", str(store), "--model", "demo")
+    assert code == 2 and "--model demo would compare its query with another model's vectors" in err
+    assert LOADING not in err
+    code, out, err = run(capsys, "search", "q", "--store", str(store), "--model", str(tiny_checkpoint), "--json")
+    assert code == 0 and len(json.loads(out)) >= 1, err  # naming the collection's own model is fine
     code, out, _ = run(capsys, "info", "--store", str(store))
     assert "hybrid prefetch: mean" in out
 
