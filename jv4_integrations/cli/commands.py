@@ -15,6 +15,7 @@ from ..errors import CollectionNotFoundError, StoreError
 from .main import UsageError
 from .models import DEMO_WARNING, is_demo, resolve_model
 from .output import print_hits, print_info
+from .progress import progress as make_progress
 from .sources import (
     MISSING,
     SUPPORTED_SUFFIXES,
@@ -331,7 +332,7 @@ def run_index(args: argparse.Namespace) -> int:
         # without --chunk-chars, a file indexed before keeps its chunk size; new files take the
         # collection's (that of a text item already stored), else 1500
         default_chars = args.chunk_chars or _recorded_chunk_chars(collection) or LEGACY_CHUNK_CHARS
-        progress = _progress(len(paths), disabled=args.no_progress)
+        progress = make_progress(len(paths), disabled=args.no_progress)
 
         def encoder() -> JV4Encoder:  # loaded once, when the first file needs encoding
             if not loaded:
@@ -460,20 +461,6 @@ def _nothing_to_index(given: list[str], walked: list[Path | SourceFailure], igno
         f"jv4 index: nothing to index in {', '.join(given)}: no file with a supported suffix{other}; supported: "
         f"{' '.join(sorted(SUPPORTED_SUFFIXES))}; nothing was written",
         file=sys.stderr,
-    )
-
-
-def _progress(total: int, *, disabled: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    # disable=None: tqdm shows the bar only on a terminal, so logs and pipes get no bar frames
-    return tqdm(
-        total=total,
-        desc="indexing",
-        unit="file",
-        disable=True if disabled else None,
-        file=sys.stderr,
-        dynamic_ncols=True,
     )
 
 

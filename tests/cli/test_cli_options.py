@@ -248,3 +248,21 @@ def test_a_moved_model_folder_can_be_named_again(
     code, out, err = index(capsys, store, moved, EXAMPLES / "faq.md")  # the recorded folder is gone
     assert code == 0 and f"the collection's model folder {first} is gone; indexing with {moved}" in err
     assert "holds 2 item(s)" in out
+
+
+def test_progress_off_a_terminal_is_a_line_every_so_often(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    progress = importlib.import_module("jv4_integrations.cli.progress")
+    monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0)  # a line at every file but the last
+    store, model = str(tmp_path / "store"), str(tiny_checkpoint)
+    argv = ["index", str(EXAMPLES), "--store", store, "--model", model, "--batch-size", "1"]  # a flush per file
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    files = int(re.search(r"indexed (\d+) file\(s\)", out).group(1))  # type: ignore[union-attr]
+    lines = [line for line in err.splitlines() if line.startswith("jv4: indexing: ")]
+    done = [int(re.match(r"jv4: indexing: (\d+)/(\d+)", line).group(1)) for line in lines]  # type: ignore[union-attr]
+    assert done == sorted(done) and 0 < len(done) <= files - 1 and max(done) < files
+    assert all(f"/{files} file(s)" in line for line in lines) and "\r" not in err  # no bar frames in the log
+    code, _, err = run(capsys, *argv, "--no-progress", "--prune")
+    assert code == 0 and "jv4: indexing: " not in err
