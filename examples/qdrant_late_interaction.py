@@ -67,7 +67,8 @@ def main() -> None:
     texts = sorted(DATA.glob("*.md")) + sorted(DATA.glob("*.txt"))
     images = sorted((DATA / "images").glob("*"))
     pages = pdf_pages(DATA / "spec-sheet.pdf")
-    items = [p.read_text() for p in texts] + [ImageRef(p) for p in images]
+    items: list[str | ImageRef | Mixed] = [p.read_text() for p in texts]
+    items += [ImageRef(p) for p in images]
     items += [Mixed(text, [image]) for image, text in pages]  # a page image with its text layer, as one item
     ids = [p.name for p in texts + images] + [f"spec-sheet.pdf#page={i + 1}" for i in range(len(pages))]
     kinds = ["text"] * len(texts) + ["image"] * len(images) + ["pdf-page"] * len(pages)
@@ -85,6 +86,7 @@ def main() -> None:
 
         # hybrid = dense prefetch of K candidates, then MaxSim over their multi-vectors: check by hand
         query = enc.encode_queries([args.query], output="both", truncate_dim=schema.dense_size)
+        assert query.multivector is not None  # output="both" gives both
         stored = col.get(ids, with_vectors=True)
         scores = maxsim([query.multivector[0]], [p.multivector for p in stored])[0]
         best = stored[int(np.argmax(scores))].item_id

@@ -57,8 +57,8 @@ def test_docs_build_strict(tmp_path: Path) -> None:
     assert (tmp_path / "site" / "reference" / "core" / "index.html").is_file()
 
 
-def test_mypy_is_clean_on_the_package() -> None:
-    out = _run(str(BIN / "mypy"), "jv4_integrations")
+def test_mypy_is_clean_on_the_package_examples_and_benchmarks() -> None:
+    out = _run(str(BIN / "mypy"), "jv4_integrations", "examples", "bench")
     assert out.returncode == 0, out.stdout[-3000:]
 
 
