@@ -227,10 +227,11 @@ def _batches(items: list[SourceItem], size: int) -> Iterator[list[SourceItem]]:
         yield items[start : start + size]
 
 
-def _check_index_options(args: argparse.Namespace, existing: Existing | None) -> None:
-    """Options that contradict the existing collection: refused before anything loads or changes."""
+def _check_index_options(args: argparse.Namespace, existing: Existing | None) -> bool:
+    """Options that contradict the existing collection: refused before anything loads or changes.
+    Returns whether ``--model`` names the new place of the collection's moved model folder."""
     if existing is None:
-        return
+        return False
     where = f"collection {args.collection!r}"
     if args.prefetch is not None and args.prefetch != existing.prefetch:
         raise UsageError(
@@ -244,14 +245,15 @@ def _check_index_options(args: argparse.Namespace, existing: Existing | None) ->
         )
     if args.task is not None and existing.task not in (None, args.task):
         raise UsageError(f"{where} was indexed with --task {existing.task}, not {args.task}")
-    _check_model_option(args, existing, "indexing")
+    return _check_model_option(args, existing, "indexing")
 
 
-def _check_model_option(args: argparse.Namespace, existing: Existing, doing: str) -> None:
+def _check_model_option(args: argparse.Namespace, existing: Existing, doing: str) -> bool:
     """Refuse a ``--model`` other than the one that indexed the collection: its vectors would not be
-    comparable (a recorded local folder that is gone may be named at its new place)."""
+    comparable. A recorded local folder that is gone may be named at its new place: returns ``True``
+    then."""
     if args.model is None or existing.model is None or _same_model(args.model, existing.model):
-        return
+        return False
     if not _moved_away(existing.model):
         effect = (
             "would mix two models' vectors in one collection"
@@ -268,6 +270,7 @@ def _check_model_option(args: argparse.Namespace, existing: Existing, doing: str
         "which must be a copy of the same model",
         file=sys.stderr,
     )
+    return True
 
 
 def _moved_away(recorded: str) -> bool:
@@ -308,7 +311,7 @@ def run_index(args: argparse.Namespace) -> int:
         # no collection to prune)
         _nothing_to_index(args.paths, paths, ignored)
         return 1
-    _check_index_options(args, existing)
+    model_moved = _check_index_options(args, existing)
     name = _pick_model(args, existing.model if existing is not None else None)
     if existing is not None and existing.model is not None and args.model is None:
         print(f"jv4: using the collection's model {existing.model}", file=sys.stderr)
@@ -328,6 +331,9 @@ def run_index(args: argparse.Namespace) -> int:
         opened = _open(args, create=False)
     stats = IndexStats()
     with opened as collection:
+        if model_moved:  # later runs find the model at its new place without --model
+            collection.record_model(resolve_model(name)[0])
+            print(f"jv4: collection {args.collection!r} now records model {resolve_model(name)[0]}", file=sys.stderr)
         dim = collection.schema.dense_size
         # without --chunk-chars, a file indexed before keeps its chunk size; new files take the
         # collection's (that of a text item already stored), else 1500

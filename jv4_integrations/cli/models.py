@@ -47,12 +47,16 @@ def _demo_target() -> Path:
 def resolve_model(name: str) -> tuple[str, bool]:
     """Map ``--model`` to what ``JV4Encoder`` loads; returns ``(name_or_path, is_demo)``.
 
-    A collection indexed with ``--model demo`` records the demo folder's path; a path to a folder of
-    that name is recognised as the demo model too (the demo is the same checkpoint wherever it was
-    written), so its results stay labelled and a moved or cleared cache does not break the collection.
+    A local folder is given as its absolute path. A collection indexed with ``--model demo`` records
+    the demo folder's path; a path to a folder of that name is recognised as the demo model too (the
+    demo is the same checkpoint wherever it was written), so its results stay labelled and a moved or
+    cleared cache does not break the collection.
     """
     if is_demo(name):
         return str(demo_model_dir()), True
+    local = Path(name).expanduser()
+    if local.is_dir():  # recorded absolute, so the collection finds it from any working directory
+        return str(local.resolve()), False
     return name, False
 
 

@@ -457,6 +457,19 @@ class MultiVectorCollection(AsyncCollectionMethods):
         info: CollectionInfo = self._run(self._info())
         return info
 
+    def record_model(self, model: str) -> None:
+        """Record ``model`` as the model that wrote this collection, e.g. after its checkpoint folder
+        moved. Only the model name changes (task, sizes and vector names stay); it must be the same
+        model, since the stored vectors are not re-encoded.
+
+        Args:
+            model: the Hub id or (preferably absolute) folder path later runs load.
+
+        Raises:
+            StoreError: the collection has no jv4 record (not created by this package).
+        """
+        self._run(flows.record_model_flow(self._ctx, model))
+
     def create_payload_index(self, field: str, kind: str = "keyword") -> None:
         """Index a payload field for fast filtering (server and embedded engine; local mode ignores it).
 

@@ -241,6 +241,10 @@ class AsyncCollectionMethods(CollectionBase):
         info: CollectionInfo = await self._arun(self._info())
         return info
 
+    async def arecord_model(self, model: str) -> None:
+        """Async twin of :meth:`MultiVectorCollection.record_model`."""
+        await self._arun(flows.record_model_flow(self._ctx, model))
+
     async def acreate_payload_index(self, field: str, kind: str = "keyword") -> None:
         """Async twin of :meth:`MultiVectorCollection.create_payload_index`."""
         await self._arun(single_step("create_payload_index", field, kind))

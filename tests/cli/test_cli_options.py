@@ -247,7 +247,13 @@ def test_a_moved_model_folder_can_be_named_again(
     first.rename(moved)
     code, out, err = index(capsys, store, moved, EXAMPLES / "faq.md")  # the recorded folder is gone
     assert code == 0 and f"the collection's model folder {first} is gone; indexing with {moved}" in err
-    assert "holds 2 item(s)" in out
+    assert "holds 2 item(s)" in out and f"collection 'jv4' now records model {moved}" in err
+    code, out, err = run(capsys, "index", str(EXAMPLES / "warranty.txt"), "--store", str(store), "--no-progress")
+    assert code == 0 and f"using the collection's model {moved}" in err and "is gone" not in err
+    code, out, err = run(capsys, "search", "battery", "--store", str(store), "--json")
+    assert code == 0 and {hit["path"] for hit in json.loads(out)} == {
+        str((EXAMPLES / name).resolve()) for name in ("about.md", "faq.md", "warranty.txt")
+    }
 
 
 def test_progress_off_a_terminal_is_a_line_every_so_often(
@@ -266,3 +272,18 @@ def test_progress_off_a_terminal_is_a_line_every_so_often(
     assert all(f"/{files} file(s)" in line for line in lines) and "\r" not in err  # no bar frames in the log
     code, _, err = run(capsys, *argv, "--no-progress", "--prune")
     assert code == 0 and "jv4: indexing: " not in err
+
+
+def test_a_relative_model_folder_is_recorded_absolute(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(tiny_checkpoint, tmp_path / "models" / "jv4")
+    store = tmp_path / "store"
+    monkeypatch.chdir(tmp_path / "models")
+    argv = ("index", str(EXAMPLES / "about.md"), "--store", str(store), "--model", "jv4", "--no-progress")
+    assert run(capsys, *argv)[0] == 0
+    with MultiVectorCollection(str(store), create=False) as col:
+        assert col.model_record is not None and col.model_record.model == str(tmp_path / "models" / "jv4")
+    monkeypatch.chdir(tmp_path)  # "jv4" means nothing here: the record still finds the model
+    code, out, err = run(capsys, "search", "phone", "--store", str(store), "--json")
+    assert code == 0 and len(json.loads(out)) == 1, err

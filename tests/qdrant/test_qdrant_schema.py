@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -241,3 +242,21 @@ def test_server_version_compatibility_rule() -> None:
     assert "may be incompatible" in (version_problem("1.20.0", "1.18.0") or "")
     assert "qdrant-client 1.20.0 and the Qdrant server 2.0.0" in (version_problem("1.20.0", "2.0.0") or "")
     assert version_problem("1.20.0", "dev") is None
+
+
+def test_record_model_changes_only_the_model_and_persists(disk_store: Store, corpus: Corpus) -> None:
+    col = disk_store.open(schema=SMALL)
+    col.add_embeddings(corpus.dense, corpus.multivectors, texts=corpus.texts, metadatas=corpus.metadatas)
+    before = col.info()
+    col.record_model("/models/jv4-moved")
+    disk_store.restart()
+    reopened = disk_store.open(schema=None)
+    after = reopened.info()
+    assert after.model is not None and before.model is not None
+    assert after.model == dataclasses.replace(before.model, model="/models/jv4-moved")
+    assert after.metadata_fields == before.metadata_fields and after.points == before.points == 60
+    asyncio.run(reopened.arecord_model("/models/again"))
+    assert reopened.model_record is not None and reopened.model_record.model == "/models/again"
+    assert reopened.info().model == dataclasses.replace(before.model, model="/models/again")
+    with pytest.raises(ValueError, match="non-empty Hub id or folder path"):
+        reopened.record_model(" ")

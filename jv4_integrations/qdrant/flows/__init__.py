@@ -9,7 +9,7 @@ from .driver import Context, Flow, Step, adrive, drive
 from .opening import open_flow
 from .reading import count_flow, delete_flow, get_flow, info_flow, scroll_flow, search_flow
 from .tuning import RecallReport, RecallRow, measure_recall_flow
-from .writing import add_embeddings_flow, add_flow
+from .writing import add_embeddings_flow, add_flow, record_model_flow
 
 __all__ = [
     "Context",
@@ -27,6 +27,7 @@ __all__ = [
     "info_flow",
     "measure_recall_flow",
     "open_flow",
+    "record_model_flow",
     "scroll_flow",
     "search_flow",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from ..record import ModelRecord, field_entries
 from ..schema import ShardKey
 from .driver import Context, Flow, call, cpu
 
-__all__ = ["add_embeddings_flow", "add_flow"]
+__all__ = ["add_embeddings_flow", "add_flow", "record_model_flow"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,24 @@ def _record_model(ctx: Context) -> Flow[None]:
         )
         yield call("merge_metadata", updated.to_metadata())
         ctx.record = updated
+
+
+def record_model_flow(ctx: Context, model: str) -> Flow[None]:
+    """Record ``model`` as the collection's model (its checkpoint folder moved); the rest of the record stays."""
+    rec = ctx.record
+    if rec is None:
+        raise StoreError(
+            f"collection {ctx.name!r} has no jv4 record (it was not created by jv4-integrations): there is no model "
+            "to update"
+        )
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(f"model must be a non-empty Hub id or folder path, got {model!r}")
+    if rec.model == model:
+        return
+    updated = dataclasses.replace(rec, model=model)
+    yield call("merge_metadata", updated.to_metadata())
+    logger.info("collection %r now records model %r (was %r)", ctx.name, model, rec.model)
+    ctx.record = updated
 
 
 def _write(ctx: Context, points: Sequence[Any], shard_key: ShardKey | None, max_bytes: int) -> Flow[None]:
