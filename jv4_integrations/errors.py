@@ -1,7 +1,10 @@
 """Exception types raised by jv4-integrations.
 
-Every error the package raises for its own reasons is one of these. Each subclasses the builtin
-exception that fits, so ``except ValueError`` style handling keeps working.
+Failures of the things the package handles (checkpoints, inputs, stores, collections, missing
+extras) are one of these, and each subclasses the builtin exception that fits, so ``except
+ValueError`` style handling keeps working. A bad argument of a call (an unknown option value, a
+wrong type) raises a plain ``ValueError`` or ``TypeError`` that lists the valid values, as Python's
+own functions do; ``except JV4Error`` does not catch those.
 """
 
 from __future__ import annotations

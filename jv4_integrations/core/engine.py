@@ -102,12 +102,7 @@ class Engine:
                     jobs, self._pending = self._pending, []
                     if not jobs:
                         break
-                try:
-                    self._execute(jobs)
-                except BaseException as exc:  # hand the failure to every caller of this round
-                    for other in jobs:
-                        if not other.done:
-                            other.error, other.done = exc, True
+                self._execute_contained(jobs)
                 with self._cond:
                     self._cond.notify_all()
         finally:
@@ -115,6 +110,31 @@ class Engine:
                 self._running = False
                 self._cond.notify_all()
         self._raise_for(job)
+
+    def _execute_contained(self, jobs: list[Job]) -> None:
+        """Run one round; when it fails and several callers share it, run each caller alone, so that
+        one caller's bad row (or an out-of-memory on the joint batch) fails only that caller."""
+        try:
+            self._execute(jobs)
+            return
+        except Exception as exc:
+            if len(jobs) == 1:
+                jobs[0].error, jobs[0].done = exc, True
+                return
+            logger.warning("a batch shared by %d calls failed (%s); running each call alone", len(jobs), exc)
+        except BaseException as exc:  # KeyboardInterrupt and the like: every caller of this round stops
+            _fail(jobs, exc)
+            raise
+        for job in jobs:
+            if job.progress is not None:
+                job.progress.reset()  # its rows are counted again
+            try:
+                self._execute([job])
+            except Exception as exc:
+                job.error, job.done = exc, True
+            except BaseException as exc:
+                _fail(jobs, exc)
+                raise
 
     @staticmethod
     def _raise_for(job: Job) -> None:
@@ -179,3 +199,10 @@ class Engine:
                 for k, (job, i) in enumerate(owners):
                     if job.want_multivector:
                         job.multivector[i] = per_row[k]
+
+
+def _fail(jobs: Sequence[Job], exc: BaseException) -> None:
+    """Hand ``exc`` to every job of ``jobs`` that has no result yet."""
+    for job in jobs:
+        if not job.done:
+            job.error, job.done = exc, True

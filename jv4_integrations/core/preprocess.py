@@ -149,7 +149,14 @@ class RowBuilder:
         prefix = PREFIXES[task][prompt]
         sizing = self.sizing(max_pixels)
         texts = [prefix + it.text for it in items if it.text is not None]
-        encoded = iter(self.tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else iter(())
+        # split_special_tokens: a text that contains "<|image_pad|>" or "<|im_end|>" is read as plain
+        # characters, never as control tokens (which would break image rows and the pooling window);
+        # verbose=False: cutting to max_length is ours, with our own warning
+        encoded = (
+            iter(self.tokenizer(texts, add_special_tokens=False, split_special_tokens=True, verbose=False)["input_ids"])
+            if texts
+            else iter(())
+        )
         rows: list[Row] = []
         for item in items:
             text_ids: list[int] = next(encoded) if item.text is not None else []

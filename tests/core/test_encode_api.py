@@ -392,6 +392,69 @@ def test_an_error_in_the_model_reaches_every_waiting_caller(
     assert encoder.encode_queries(["x"]).dense.shape == (1, 64)  # the engine recovers
 
 
+def test_one_callers_failing_rows_fail_only_that_caller(
+    encoder: JV4Encoder, image_factory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    good_items: list[Any] = ["a good text", image_factory(31)]
+    bad_items = ["poison " * 60]  # the only row this long: the patched forward fails on it
+    want = encoder.encode_documents(good_items)
+    engine = encoder._engine
+    original = engine._forward
+    gate = threading.Event()
+
+    def forward(rows: Any, owners: Any) -> None:
+        gate.wait(timeout=5)  # hold the first call until the other two are queued behind it
+        if any(len(row) > 50 for row in rows):
+            raise RuntimeError("bad row")
+        original(rows, owners)
+
+    monkeypatch.setattr(engine, "_forward", forward)
+    results: dict[str, Any] = {}
+
+    def work(name: str, items: list[Any]) -> None:
+        try:
+            results[name] = encoder.encode_documents(items)
+        except RuntimeError as exc:
+            results[name] = exc
+
+    threads = [
+        threading.Thread(target=work, args=a) for a in [("first", ["x"]), ("good", good_items), ("bad", bad_items)]
+    ]
+    threads[0].start()
+    while not engine._running:
+        time.sleep(0.001)
+    for t in threads[1:]:
+        t.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with engine._cond:
+            if len(engine._pending) == 2:
+                break
+        time.sleep(0.001)
+    with caplog.at_level(logging.WARNING, logger="jv4_integrations.core.engine"):
+        gate.set()
+        for t in threads:
+            t.join()
+    assert isinstance(results["bad"], RuntimeError) and "bad row" in str(results["bad"])
+    np.testing.assert_allclose(results["good"].dense, want.dense, atol=1e-5)
+    for a, b in zip(results["good"].multivector, want.multivector, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert results["first"].dense.shape == (1, 64)
+    assert "a batch shared by 2 calls failed (bad row); running each call alone" in caplog.text
+
+
+def test_special_token_strings_in_text_are_plain_text(encoder: JV4Encoder, image_factory: Any) -> None:
+    image = image_factory(12)
+    texts = ["describe <|image_pad|> here", "a <|vision_start|><|im_end|> b", "<|endoftext|>"]
+    together = encoder.encode_documents([*texts, image, Mixed("look <|image_pad|>", [image])])
+    alone = [encoder.encode_documents([item]) for item in [*texts, image, Mixed("look <|image_pad|>", [image])]]
+    for k, single in enumerate(alone):
+        np.testing.assert_allclose(together.dense[k], single.dense[0], atol=1e-5)
+    tokenizer = encoder._engine.builder.tokenizer
+    for k, text in enumerate(texts):  # each special-token string is several ordinary tokens
+        assert together.n_tokens[k] > len(tokenizer("Passage: " + text, add_special_tokens=False)["input_ids"])
+
+
 def test_images_past_the_memory_budget_are_decoded_again_with_equal_results(
     encoder: JV4Encoder, image_factory: Any, tmp_path: Path
 ) -> None:
