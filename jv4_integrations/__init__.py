@@ -28,13 +28,14 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .core.encoder import JV4Encoder
-    from .core.inputs import ImageRef, Mixed
+    from .core.inputs import ImageLimits, ImageRef, Mixed
     from .core.results import EncodeResult
     from .scoring import maxsim
 
 __all__ = [
     "CheckpointError",
     "EncodeResult",
+    "ImageLimits",
     "ImageRef",
     "InputError",
     "JV4Encoder",
@@ -53,6 +54,7 @@ __getattr__, __dir__ = lazy_attributes(
     {
         "JV4Encoder": ".core.encoder",
         "EncodeResult": ".core.results",
+        "ImageLimits": ".core.inputs",
         "ImageRef": ".core.inputs",
         "Mixed": ".core.inputs",
         "maxsim": ".scoring",

@@ -8,8 +8,10 @@ weights serves the whole process.
 from __future__ import annotations
 
 import logging
+import operator
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import UnsupportedOutputError
@@ -301,16 +303,17 @@ class JV4Encoder:
         from .engine import Job
 
         task = self.check_options(prompt=prompt, task=task, output=output, truncate_dim=truncate_dim)
-        max_length = MAX_LENGTH if max_length is None else max_length
-        _positive("max_length", max_length)
-        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
-        _positive("batch_size", batch_size)
+        max_length = _positive("max_length", MAX_LENGTH if max_length is None else max_length)
+        batch_size = _positive("batch_size", DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
         max_tokens = default_max_tokens(self.device) if max_tokens_per_batch is None else max_tokens_per_batch
-        _positive("max_tokens_per_batch", max_tokens)
-        if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < _MIN_IMAGE_PIXELS):
-            raise ValueError(
-                f"max_pixels must be an int >= {_MIN_IMAGE_PIXELS} (one 28x28 image token), got {max_pixels!r}"
-            )
+        max_tokens = _positive("max_tokens_per_batch", max_tokens)
+        if max_pixels is not None:
+            pixels = _as_int(max_pixels)
+            if pixels is None or pixels < _MIN_IMAGE_PIXELS:
+                raise ValueError(
+                    f"max_pixels must be an int >= {_MIN_IMAGE_PIXELS} (one 28x28 image token), got {max_pixels!r}"
+                )
+            max_pixels = pixels
         items = prepare_items(_as_list(inputs), allow_urls=allow_urls, limits=image_limits or self.image_limits)
         rows = self._builder.build(items, prompt=prompt, task=task, max_length=max_length, max_pixels=max_pixels)
         cut = sum(r.truncated for r in rows)
@@ -371,13 +374,34 @@ class JV4Encoder:
         )
 
 
-def _positive(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+def _as_int(value: Any) -> int | None:
+    """``value`` as an int when it is an integer (numpy integers included; bools and floats are not)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def _positive(name: str, value: Any) -> int:
+    number = _as_int(value)
+    if number is None or number < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return number
 
 
 def _as_list(inputs: Any) -> Any:
-    """Materialise iterables (generators) into a list; sequences and bad types pass through."""
+    """Materialise iterables (generators) into a list; sequences and bad types pass through.
+
+    Raises:
+        TypeError: a mapping or a set (no defined order to give results in).
+    """
+    if isinstance(inputs, (Mapping, AbstractSet)):
+        raise TypeError(
+            f"inputs must be a list (or another ordered iterable) of items, got a {type(inputs).__name__}: "
+            "results come back in input order, which a mapping or a set does not have"
+        )
     if isinstance(inputs, (Sequence, str, bytes)) or not isinstance(inputs, Iterable):
         return inputs
     from PIL import Image

@@ -160,7 +160,7 @@ class _Reject(Exception):
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    text = " ".join(repr(value).split())  # one line, whatever the repr (arrays print several)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -219,12 +219,10 @@ def to_rgb(image: PILImage.Image) -> PILImage.Image:
         return image
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         arr = np.asarray(image, dtype=np.float64)
-        if mode.startswith("I;16"):
-            arr = arr / 257.0
-        else:
-            lo, hi = float(arr.min()), float(arr.max())
-            arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+        arr = arr / 257.0 if mode.startswith("I;16") else _wide_to_8bit(arr, is_float=mode == "F")
         return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L").convert("RGB")
+    if mode == "La":  # premultiplied alpha: PIL converts it only to LA
+        image, mode = image.convert("LA"), "LA"
     if mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
         mode = "RGBA"
@@ -233,6 +231,21 @@ def to_rgb(image: PILImage.Image) -> PILImage.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def _wide_to_8bit(arr: Any, *, is_float: bool) -> Any:
+    """0-255 values of a 32-bit integer (``I``) or float (``F``) grayscale image, by the range its
+    values fit: floats in [0, 1] are scaled by 255; values in [0, 255] are kept (8-bit data); values
+    up to 65535 are 16-bit data, scaled like ``I;16``; anything else is stretched from its minimum
+    to its maximum. The same data gives the same pixels whichever of these modes holds it."""
+    lo, hi = float(arr.min()), float(arr.max())
+    if is_float and lo >= 0.0 and hi <= 1.0:
+        return arr * 255.0
+    if lo >= 0.0 and hi <= 255.0:
+        return arr
+    if lo >= 0.0 and hi <= 65535.0:
+        return arr / 257.0
+    return (arr - lo) * (255.0 / (hi - lo))
 
 
 def _decode(source: Any, limits: ImageLimits) -> PILImage.Image:
@@ -281,8 +294,8 @@ def _decode(source: Any, limits: ImageLimits) -> PILImage.Image:
             raise _Reject("not a readable image (unknown or corrupt format)") from None
         except (OSError, SyntaxError, ValueError) as exc:
             raise _Reject(f"cannot decode the image (truncated or corrupt): {exc}") from None
-    if getattr(image, "n_frames", 1) > 1:
-        image.seek(0)
+    if getattr(image, "n_frames", 1) > 1 and not isinstance(source, Image.Image):
+        image.seek(0)  # a file of several frames: its first; a caller's image keeps the frame it is on
     image = ImageOps.exif_transpose(image) or image
     ratio = max(image.width, image.height) / min(image.width, image.height)
     if ratio > limits.max_aspect_ratio:
@@ -290,7 +303,10 @@ def _decode(source: Any, limits: ImageLimits) -> PILImage.Image:
             f"aspect ratio {ratio:.0f}:1 of a {image.width}x{image.height} image "
             f"exceeds {limits.max_aspect_ratio:.0f}:1"
         )
-    return to_rgb(image)
+    try:
+        return to_rgb(image)
+    except (ValueError, OSError) as exc:
+        raise _Reject(f"cannot convert an image of mode {image.mode!r} to RGB: {exc}") from None
 
 
 class _Budget:
@@ -338,12 +354,25 @@ def _load_image(value: Any, allow_urls: bool, limits: ImageLimits, budget: _Budg
     )
 
 
+def _check_text(text: str) -> None:
+    """Refuse text that is not valid Unicode (lone surrogates, e.g. from a bad decode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Reject(
+            f"text is not valid Unicode: {exc.reason} at character {exc.start} "
+            "(decode the source with errors='replace' to keep it)"
+        ) from None
+
+
 def _prepare_one(item: Any, allow_urls: bool, limits: ImageLimits, budget: _Budget) -> PreparedItem:
     if isinstance(item, str):
+        _check_text(item)
         return PreparedItem("text", item, [])
     if isinstance(item, Mixed):
         if not isinstance(item.text, str):
             raise _Reject(f"Mixed.text must be a str, got {type(item.text).__name__}")
+        _check_text(item.text)
         if not item.images:
             raise _Reject("Mixed item has no images; pass the text as a plain str instead")
         images = []

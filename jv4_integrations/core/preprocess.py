@@ -7,6 +7,7 @@ computed only when a batch is collated.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from .config import JV4Settings
+
+logger = logging.getLogger(__name__)
 
 #: Role prefixes per task (format doc, section 3). text-matching is symmetric: "Query: " on both
 #: sides, as documented on the model card (Jina's code gives "Passage: " unless a model attribute is set).
@@ -158,7 +161,7 @@ class RowBuilder:
             else iter(())
         )
         rows: list[Row] = []
-        for item in items:
+        for index, item in enumerate(items):
             text_ids: list[int] = next(encoded) if item.text is not None else []
             if item.kind == "text":
                 truncated = len(text_ids) > max_length
@@ -179,6 +182,14 @@ class RowBuilder:
             else:
                 room = max(0, max_length - len(ids) - len(self._mixed_tail))
                 truncated = len(text_ids) > room
+                if room == 0:
+                    logger.warning(
+                        "item %d: its images take %d tokens, max_length=%d leaves no room for its text, which is "
+                        "left out (images are never cut: raise max_length, or lower max_pixels)",
+                        index,
+                        len(ids),
+                        max_length,
+                    )
                 ids.extend(text_ids[:room])
                 end = len(ids)
                 ids.extend(self._mixed_tail)

@@ -17,8 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from jv4_integrations import ImageRef, InputError, JV4Encoder, Mixed
-from jv4_integrations.core.inputs import ImageLimits, to_rgb
+from jv4_integrations import ImageLimits, ImageRef, InputError, JV4Encoder, Mixed
+from jv4_integrations.core.inputs import to_rgb
 
 
 def _png(image: Image.Image) -> bytes:
@@ -180,6 +180,17 @@ def test_long_text_is_truncated_with_one_warning(encoder: JV4Encoder, caplog: py
     np.testing.assert_allclose(result.dense[0], result.dense[2], atol=1e-6)  # same first 20 tokens
 
 
+def test_a_mixed_item_whose_images_fill_max_length_says_its_text_is_left_out(
+    encoder: JV4Encoder, image_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    image = image_factory(23, (56, 56))
+    with caplog.at_level(logging.WARNING, logger="jv4_integrations"):
+        short = encoder.encode_documents(["fits", Mixed("a caption that cannot fit", [image])], max_length=5)
+    assert "item 1: its images take" in caplog.text and "leaves no room for its text" in caplog.text
+    bare = encoder.encode_documents([Mixed("", [image])], max_length=5)  # the same row without text
+    np.testing.assert_allclose(short.dense[1], bare.dense[0], atol=1e-5)
+
+
 def test_max_pixels_changes_the_image_token_count(encoder: JV4Encoder, image_factory: Any) -> None:
     big = image_factory(16, (224, 224))
     default = encoder.encode_documents([big])  # tiny preset: at most 16 image tokens
@@ -221,6 +232,48 @@ def test_sixteen_bit_images_are_scaled_not_clipped() -> None:
     assert list(np.asarray(rgb)[0, :, 0]) == [0, 128, 255, 255]
 
 
+def _gray(rgb: Image.Image) -> list[int]:
+    return [int(v) for v in np.asarray(rgb)[0, :, 0]]
+
+
+def test_wide_grayscale_modes_give_the_same_pixels_for_the_same_data() -> None:
+    dark16 = np.array([[0, 257, 514, 1000]], dtype=np.uint16)  # 16-bit data: /257, in any mode
+    as_i16 = _gray(to_rgb(Image.frombytes("I;16", (4, 1), dark16.tobytes())))
+    as_i = _gray(to_rgb(Image.fromarray(dark16.astype(np.int32), mode="I")))
+    assert as_i16 == as_i == [0, 1, 2, 4]
+    eight = np.array([[0, 64, 128, 255]], dtype=np.int32)  # 8-bit data in an int or float image: kept
+    assert _gray(to_rgb(Image.fromarray(eight, mode="I"))) == [0, 64, 128, 255]
+    assert _gray(to_rgb(Image.fromarray(eight.astype(np.float32), mode="F"))) == [0, 64, 128, 255]
+    unit = np.array([[0.0, 0.25, 0.5, 1.0]], dtype=np.float32)  # floats in [0, 1]: scaled by 255
+    assert _gray(to_rgb(Image.fromarray(unit, mode="F"))) == [0, 64, 128, 255]
+    flat = np.full((1, 4), 128, dtype=np.int32)  # a uniform image keeps its value (it was black)
+    assert _gray(to_rgb(Image.fromarray(flat, mode="I"))) == [128] * 4
+    signed = np.array([[-100, 0, 104, 410]], dtype=np.int32)  # outside every range: stretched
+    assert _gray(to_rgb(Image.fromarray(signed, mode="I"))) == [0, 50, 102, 255]
+
+
+def test_premultiplied_modes_are_converted(encoder: JV4Encoder, image_factory: Any) -> None:
+    la = image_factory(22, (56, 56)).convert("LA")
+    result = encoder.encode_documents([la.convert("La"), la])
+    assert result.dense.shape == (2, 64) and np.isfinite(result.dense).all()
+    np.testing.assert_allclose(result.dense[0], result.dense[1], atol=0.05)  # alpha is 255: the same pixels
+
+
+def test_a_callers_animated_image_keeps_its_frame(encoder: JV4Encoder, image_factory: Any, tmp_path: Path) -> None:
+    frames = [image_factory(30 + k, (56, 56)) for k in range(3)]
+    gif = tmp_path / "anim.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    opened = Image.open(gif)
+    opened.seek(2)
+    third = opened.convert("RGB")
+    first = Image.open(gif).convert("RGB")
+    got = encoder.encode_documents([opened, third, gif, first])
+    assert opened.tell() == 2  # the caller's object is left on its frame
+    np.testing.assert_allclose(got.dense[0], got.dense[1], atol=1e-5)  # ... and that frame is what is encoded
+    np.testing.assert_allclose(got.dense[2], got.dense[3], atol=1e-5)  # a file: its first frame
+    assert not np.allclose(got.dense[0], got.dense[2], atol=1e-3)
+
+
 def test_exif_rotation_is_applied(encoder: JV4Encoder, image_factory: Any) -> None:
     upright = image_factory(18, (56, 112))
     stored = upright.transpose(Image.Transpose.ROTATE_90)  # what a camera writes, with orientation 6
@@ -255,6 +308,8 @@ def test_every_bad_item_is_named_and_nothing_is_computed(
         b"",
         Mixed("caption", [None]),
         {"text": "dict"},
+        "lone \ud800 surrogate",
+        np.zeros((4, 4, 3), dtype=np.uint8),
     ]
     before = encoder.forward_calls
     try:
@@ -277,7 +332,9 @@ def test_every_bad_item_is_named_and_nothing_is_computed(
     assert "empty image bytes" in problems[10]
     assert "image 0 of the Mixed item: None is not an image" in problems[11]
     assert "unsupported input type dict" in problems[12]
-    assert str(err.value).startswith("12 invalid inputs: item 1: None")
+    assert "text is not valid Unicode: surrogates not allowed at character 5" in problems[13]
+    assert "unsupported input type ndarray" in problems[14] and "\n" not in problems[14]
+    assert str(err.value).startswith("14 invalid inputs: item 1: None")
 
 
 def test_decompression_bombs_are_refused_before_decoding(encoder: JV4Encoder, image_factory: Any) -> None:
@@ -289,6 +346,20 @@ def test_decompression_bombs_are_refused_before_decoding(encoder: JV4Encoder, im
 def test_a_bare_item_must_be_wrapped_in_a_list(encoder: JV4Encoder) -> None:
     with pytest.raises(TypeError, match=r"inputs must be a list .* got str; wrap a single item in a list"):
         encoder.encode_queries("just one string")  # type: ignore[arg-type]
+    for unordered in ({"k1": 1, "k2": 2}, {"a", "b"}):
+        with pytest.raises(TypeError, match=r"got a (dict|set): results come back in input order"):
+            encoder.encode_queries(unordered)  # type: ignore[arg-type]
+
+
+def test_numpy_integers_are_integers(encoder: JV4Encoder) -> None:
+    want = encoder.encode_queries(["one", "two", "three"], batch_size=2, max_length=8, truncate_dim=16)
+    got = encoder.encode_queries(
+        ["one", "two", "three"], batch_size=np.int64(2), max_length=np.int32(8), truncate_dim=np.int64(16)
+    )
+    np.testing.assert_array_equal(got.dense, want.dense)
+    for bad in (True, 2.0, np.float64(2)):
+        with pytest.raises(ValueError, match="batch_size must be a positive int"):
+            encoder.encode_queries(["x"], batch_size=bad)  # type: ignore[arg-type]
 
 
 @pytest.fixture()
