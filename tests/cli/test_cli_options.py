@@ -7,6 +7,7 @@ import importlib
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +288,33 @@ def test_a_relative_model_folder_is_recorded_absolute(
     monkeypatch.chdir(tmp_path)  # "jv4" means nothing here: the record still finds the model
     code, out, err = run(capsys, "search", "phone", "--store", str(store), "--json")
     assert code == 0 and len(json.loads(out)) == 1, err
+
+
+def test_missing_extras_are_named_before_the_model_loads(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    optional = importlib.import_module("jv4_integrations._optional")
+    store = tmp_path / "store"
+    pdf = EXAMPLES / "spec-sheet.pdf"
+    monkeypatch.setitem(sys.modules, "pypdfium2", None)  # the pdf extra is not installed
+    optional.is_available.cache_clear()
+    try:
+        code, _, err = index(capsys, store, tiny_checkpoint, pdf)  # only a PDF: nothing to write
+        assert code == 1 and "pip install 'jv4-integrations[pdf]'" in err and LOADING not in err
+        assert "every file was skipped; nothing was written" in err and not store.exists()
+        code, out, err = index(capsys, store, tiny_checkpoint, EXAMPLES)  # the others are indexed
+        assert code == 1 and f"skipped {pdf}: PDF files need 'pypdfium2'" in err
+        with MultiVectorCollection(str(store), create=False) as col:
+            kinds = {p.metadata["kind"] for p in col.scroll()}
+        assert kinds == {"text", "image"} and "7 new or changed" in out
+    finally:
+        optional.is_available.cache_clear()
+    monkeypatch.setitem(sys.modules, "qdrant_edge", None)  # the qdrant extra is not installed
+    for argv in (
+        ("index", str(EXAMPLES), "--store", str(tmp_path / "other"), "--model", str(tiny_checkpoint)),
+        ("search", "battery", "--store", str(store)),
+        ("info", "--store", str(store)),
+    ):
+        code, _, err = run(capsys, *argv)
+        assert code == 1 and "pip install 'jv4-integrations[qdrant]'" in err and LOADING not in err, (argv, err)
+    assert not (tmp_path / "other").exists()

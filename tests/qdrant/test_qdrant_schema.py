@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from qdrant_helpers import SMALL, Corpus, Store
 
-from jv4_integrations.errors import SchemaMismatchError, StoreError
+from jv4_integrations.errors import MissingDependencyError, SchemaMismatchError, StoreError
 from jv4_integrations.qdrant import CollectionSchema, MultiVectorCollection
 
 RICH = dataclasses.replace(
@@ -260,3 +262,10 @@ def test_record_model_changes_only_the_model_and_persists(disk_store: Store, cor
     assert reopened.info().model == dataclasses.replace(before.model, model="/models/again")
     with pytest.raises(ValueError, match="non-empty Hub id or folder path"):
         reopened.record_model(" ")
+
+
+def test_a_missing_engine_is_named_before_anything_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "qdrant_edge", None)  # qdrant-edge-py not installed
+    with pytest.raises(MissingDependencyError, match=r"pip install 'jv4-integrations\[qdrant\]'"):
+        MultiVectorCollection.open(tmp_path / "store", "docs", schema=SMALL)
+    assert not (tmp_path / "store" / "docs").exists()

@@ -59,7 +59,9 @@ def make_backend(location: Any, name: str, *, api_key: str | None = None) -> Bac
     if is_async_client(location):
         return AsyncClientBackend(location, name, owns_client=False)
     if isinstance(location, str) and (location == ":memory:" or location.startswith(("http://", "https://"))):
-        qdrant_client = require("qdrant_client", purpose="MultiVectorCollection on a Qdrant server")
+        where = "in memory" if location == ":memory:" else "on a Qdrant server"
+        purpose = f"MultiVectorCollection {where}"
+        qdrant_client = require("qdrant_client", purpose=purpose)
         client = (
             qdrant_client.QdrantClient(location=":memory:")
             if location == ":memory:"

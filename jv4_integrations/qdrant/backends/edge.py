@@ -263,11 +263,11 @@ class EdgeBackend:
                 "the embedded engine is one shard on one machine: cluster settings of %r are ignored",
                 self.name,
             )
+        edge = _edge()  # a missing qdrant-edge-py is named before anything is written
         with _errors("creating", self.name):
             self.root.mkdir(parents=True, exist_ok=True)
             self._write_sidecar({"metadata": dict(metadata)})
             self._hold(_acquire(self.shard_dir, _edge_config(schema)))
-            edge = _edge()
             self._shard.update(edge.UpdateOperation.create_field_index(DOC_ID, edge.PayloadSchemaType.Keyword))
 
     def describe(self) -> ReportedSchema:
