@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     index.add_argument(
+        "--exclude",
+        action="append",
+        metavar="GLOB",
+        help="leave out files and folders whose name or path below PATH matches (repeatable; e.g. "
+        "--exclude node_modules --exclude '*.log' --exclude 'drafts/*'); hidden ones are always left out",
+    )
+    index.add_argument(
         "--prefetch",
         choices=["dense", "mean"],
         default=None,
@@ -121,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--prune",
         action="store_true",
         help="also remove the items of files indexed earlier under these PATHs that are gone "
-        "(deleted, renamed, or hidden); files that fail to load keep their items",
+        "(deleted, renamed, hidden or excluded); files that fail to load keep their items",
     )
 
     search = commands.add_parser(
@@ -201,14 +208,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     _setup_logging(args.verbose + args.sub_verbose)
-    from . import commands
+    from . import commands, indexing
 
     try:
         _check_store_options(args)
         if args.store is None:
             args.store = os.environ.get("JV4_STORE", DEFAULT_STORE)
         if args.command == "index":
-            return commands.run_index(args)
+            return indexing.run_index(args)
         if args.command == "search":
             return commands.run_search(args)
         return commands.run_info(args)

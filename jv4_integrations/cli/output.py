@@ -30,6 +30,23 @@ def _file_of(hit: Any) -> str | None:
     return str(path) if path is not None else None
 
 
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path for one line of output: control characters (a newline in a file name) escaped, and
+    bytes that are not UTF-8 shown as ``\\xNN``."""
+    text = os.fspath(path)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:  # a byte that was not UTF-8 (surrogate-escaped)
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ascii(ch)[1:-1])  # \n, \t, \x1b, ...
+    return "".join(out)
+
+
 def shown_path(path: str | None) -> str:
     """A path for people: relative to the working directory when it lies under it, else absolute."""
     if path is None:
@@ -38,9 +55,9 @@ def shown_path(path: str | None) -> str:
         try:
             relative = os.path.relpath(path)
         except ValueError:  # another drive (Windows)
-            return path
-        return path if relative.startswith("..") else relative
-    return path
+            return shown(path)
+        return shown(path if relative.startswith("..") else relative)
+    return shown(path)
 
 
 def hit_record(rank: int, hit: Any) -> dict[str, Any]:

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._optional import is_available, require
+from .._optional import require
 from ..errors import InputError, MissingDependencyError
 from .chunking import chunk_text
 
@@ -70,63 +68,16 @@ class SourceFile:
     sha256: str
     items: list[SourceItem]
     failure: SourceFailure | None = None
+    #: things worth telling about a file that was read (e.g. the encoding it was decoded from)
+    notes: list[str] = field(default_factory=list)
 
 
-def iter_files(
-    paths: Sequence[str | os.PathLike[str]], *, ignored: list[Path] | None = None
-) -> Iterator[Path | SourceFailure]:
-    """Files under the given paths (folders walked recursively, sorted, hidden entries skipped).
-
-    A file reached twice (overlapping paths such as ``docs`` and ``docs/sub``, the same file named
-    twice, or a symlink to a file already seen) is yielded once. A file named directly with an
-    unsupported suffix is a :class:`SourceFailure`; inside folders such files are passed over and
-    appended to ``ignored``.
-    """
-    seen: set[Path] = set()
-
-    def first_time(path: Path) -> bool:
-        try:
-            key = path.resolve()
-        except OSError:
-            key = path.absolute()
-        if key in seen:
-            return False
-        seen.add(key)
-        return True
-
-    def readable(path: Path) -> Path | SourceFailure:
-        if path.suffix.lower() in PDF_SUFFIXES and not is_available("pypdfium2"):
-            return SourceFailure(str(path), PDF_NEEDS_EXTRA)  # said before anything loads
-        return path
-
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            yield SourceFailure(str(path), MISSING)
-        elif path.is_file():
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                yield SourceFailure(str(path), _unsupported(path))
-            elif first_time(path):
-                yield readable(path)
-        else:
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if name.startswith("."):
-                        continue
-                    entry = Path(root) / name
-                    if entry.suffix.lower() not in SUPPORTED_SUFFIXES:
-                        if ignored is not None and first_time(entry):
-                            ignored.append(entry)
-                    elif first_time(entry):
-                        yield readable(entry)
-
-
-def _unsupported(path: Path) -> str:
+def unsupported(path: Path) -> str:
     return f"unsupported file type {path.suffix.lower() or '(none)'}; expected one of {sorted(SUPPORTED_SUFFIXES)}"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, in hex."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -134,19 +85,48 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_text(path: Path) -> str:
+#: Byte-order marks of the UTF-16 and UTF-32 files Windows tools write (the UTF-8 one is read as UTF-8).
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+#: A file that is not UTF-8 is still read as UTF-8 (bad bytes replaced) when at most this share of
+#: its characters are bad; otherwise as Windows-1252.
+_STRAY_BYTES = 0.01
+
+
+def _read_text(path: Path, notes: list[str]) -> str:
+    """The text of a file: UTF-8 (BOM or not), UTF-16/32 with a BOM, else mostly-UTF-8 or cp1252."""
     data = path.read_bytes()
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError:
+                raise ValueError(f"starts with a {codec.upper()} byte-order mark but is not {codec.upper()}") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        if b"\x00" in data[:4096]:
-            raise ValueError("binary data in a text file") from None
-        logger.warning("%s is not UTF-8; read as Latin-1", path)
-        return data.decode("latin-1")
+        pass
+    if b"\x00" in data[:4096]:
+        raise ValueError("binary data in a text file")
+    text = data.decode("utf-8-sig", errors="replace")
+    bad = text.count("\ufffd")
+    if bad <= _STRAY_BYTES * max(len(text), 1):
+        notes.append(f"{bad} byte(s) that are not UTF-8 replaced by \ufffd")
+        return text
+    text = data.decode("cp1252", errors="replace")
+    printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
+    if printable < 0.95 * len(text):
+        raise ValueError("binary data in a text file (mostly unprintable characters in any encoding)")
+    notes.append("not UTF-8: read as Windows-1252")
+    return text
 
 
-def _text_items(path: Path, base: dict[str, Any], chunk_chars: int) -> list[SourceItem]:
-    text = _read_text(path)
+def _text_items(path: Path, base: dict[str, Any], chunk_chars: int, notes: list[str]) -> list[SourceItem]:
+    text = _read_text(path, notes)
     chunks = chunk_text(text, max_chars=chunk_chars)  # none for an empty file: its old items go
     doc = str(path.resolve())
     return [
@@ -161,6 +141,7 @@ def _text_items(path: Path, base: dict[str, Any], chunk_chars: int) -> list[Sour
                 "kind": "text",
                 "chunk": c.index,
                 "lines": [c.first_line, c.last_line],
+                "chunks": len(chunks),
                 "chunk_chars": chunk_chars,
             },
         )
@@ -177,14 +158,20 @@ def _image_items(path: Path, base: dict[str, Any]) -> list[SourceItem]:
         raise ValueError(exc.problems[0].reason) from None
     doc = str(path.resolve())
     meta = {**base, "kind": "image", "width": image.width, "height": image.height}
-    return [SourceItem(item_id=doc, doc_id=doc, content=image, text=None, source=str(path), metadata=meta)]
+    # the encoder decodes the file again when its batch is written: a folder of large scans is not
+    # held decoded in memory while the batch fills
+    return [SourceItem(item_id=doc, doc_id=doc, content=path, text=None, source=str(path), metadata=meta)]
 
 
 def _pdf_items(path: Path, base: dict[str, Any]) -> list[SourceItem]:
+    from ..core.inputs import prepare_items
+
     pdfium = require("pypdfium2", purpose="indexing PDF files")
     try:
         document = pdfium.PdfDocument(str(path))
     except Exception as exc:  # pypdfium2 raises PdfiumError for broken files
+        if "password" in str(exc).lower():
+            raise ValueError("the PDF is password-protected (not supported: save an unprotected copy)") from None
         raise ValueError(f"cannot open the PDF: {exc}") from None
     doc = str(path.resolve())
     items: list[SourceItem] = []
@@ -204,6 +191,10 @@ def _pdf_items(path: Path, base: dict[str, Any]) -> list[SourceItem]:
                 raise ValueError(f"cannot render page {number + 1}: {exc}") from None
             finally:
                 page.close()
+            try:  # what the encoder would refuse (an extreme aspect ratio), said here, per file
+                prepare_items([image])
+            except InputError as exc:
+                raise ValueError(f"page {number + 1}: {exc.problems[0].reason}") from None
             items.append(
                 SourceItem(
                     item_id=f"{doc}#page={number + 1}",
@@ -219,31 +210,36 @@ def _pdf_items(path: Path, base: dict[str, Any]) -> list[SourceItem]:
     return items
 
 
-def load_file(path: Path, *, chunk_chars: int = 1500) -> SourceFile:
+def load_file(path: Path, *, chunk_chars: int = 1500, sha256: str | None = None) -> SourceFile:
     """Read one file into items, or a failure with its reason (never raises for a bad file).
 
     Args:
         path: the file.
         chunk_chars: longest text chunk, in characters.
+        sha256: the file's hash, when the caller computed it already.
 
     Returns:
         The file's items and hash, or its failure.
     """
     suffix = path.suffix.lower()
     try:
-        sha = _sha256(path)
+        sha = file_sha256(path) if sha256 is None else sha256
+        size = path.stat().st_size
     except OSError as exc:
         return SourceFile(path, "", [], SourceFailure(str(path), f"cannot read: {exc.strerror or exc}"))
     base = {"path": str(path), "sha256": sha}
+    notes: list[str] = []
     try:
         if suffix in TEXT_SUFFIXES:
-            items = _text_items(path, base, chunk_chars)
+            items = _text_items(path, base, chunk_chars, notes)
+        elif size == 0:
+            raise ValueError("empty file (0 bytes)")
         elif suffix in IMAGE_SUFFIXES:
             items = _image_items(path, base)
         elif suffix in PDF_SUFFIXES:
             items = _pdf_items(path, base)
         else:
-            raise ValueError(_unsupported(path))
+            raise ValueError(unsupported(path))
     except (ValueError, OSError, MissingDependencyError) as exc:
         return SourceFile(path, sha, [], SourceFailure(str(path), str(exc)))
-    return SourceFile(path, sha, items)
+    return SourceFile(path, sha, items, notes=notes)

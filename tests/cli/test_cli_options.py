@@ -225,14 +225,14 @@ def test_info_reports_a_collection_it_cannot_open_and_shows_the_others(
     index(capsys, store, tiny_checkpoint, EXAMPLES / "about.md")
     index(capsys, store, tiny_checkpoint, EXAMPLES / "faq.md", extra=("--collection", "busy"))
     commands = importlib.import_module("jv4_integrations.cli.commands")
-    real_open = commands._open
+    real_open = commands.open_collection
 
     def open_or_fail(args: Any, **kwargs: Any) -> Any:
         if args.collection == "busy":
             raise StoreError("collection folder 'busy' is in use by another process")
         return real_open(args, **kwargs)
 
-    monkeypatch.setattr(commands, "_open", open_or_fail)
+    monkeypatch.setattr(commands, "open_collection", open_or_fail)
     code, out, err = run(capsys, "info", "--store", str(store))
     assert code == 1 and "collection 'jv4' (edge): 1 item(s)" in out and "'busy' is in use" in err
 

@@ -9,7 +9,9 @@ import pytest
 from PIL import Image
 
 from jv4_integrations.cli.chunking import chunk_text
-from jv4_integrations.cli.sources import iter_files, load_file
+from jv4_integrations.cli.sources import load_file
+from jv4_integrations.cli.walk import iter_files
+from jv4_integrations.core.inputs import prepare_items
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
 
@@ -99,7 +101,8 @@ def test_gif_first_frame_and_tiff(tmp_path: Path) -> None:
     Image.new("I;16", (30, 30)).save(tmp_path / "scan.tif")
     gif = load_file(tmp_path / "anim.gif")
     assert gif.failure is None
-    assert tuple(np.asarray(gif.items[0].content)[0, 0]) == (255, 0, 0)
+    assert gif.items[0].content == tmp_path / "anim.gif"  # decoded again when its batch is encoded
+    assert tuple(np.asarray(prepare_items([gif.items[0].content])[0].images[0])[0, 0]) == (255, 0, 0)
     assert load_file(tmp_path / "scan.tif").failure is None
 
 
@@ -108,7 +111,7 @@ def test_gif_first_frame_and_tiff(tmp_path: Path) -> None:
     [
         ("broken.png", b"\x89PNG\r\n\x1a\nnot really", "truncated or corrupt"),
         ("broken.pdf", b"%PDF-1.4\nthis is not a pdf", "cannot open the PDF"),
-        ("binary.txt", b"\xff\xfe\x00\x00\x00binary", "binary data in a text file"),
+        ("binary.txt", b"\x00\x01\xffbinary\x00", "binary data in a text file"),
         ("notes.docx", b"PK", "unsupported file type .docx"),
     ],
 )

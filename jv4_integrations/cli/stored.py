@@ -1,0 +1,155 @@
+"""What ``jv4 index`` asks the collection: what a file left there, writing a batch, removing what is stale."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import StoreError
+from .sources import MISSING, TEXT_SUFFIXES, SourceFailure, SourceFile, SourceItem
+
+if TYPE_CHECKING:
+    from ..core.encoder import JV4Encoder
+    from ..qdrant import MultiVectorCollection
+
+#: ``--chunk-chars`` of collections indexed before it was recorded in each text item.
+LEGACY_CHUNK_CHARS = 1500
+
+
+def of_doc(doc_id: str, *, except_ids: set[str] | None = None) -> Any:
+    """A filter on the items of one file (all but ``except_ids``)."""
+    from qdrant_client import models
+
+    return models.Filter(
+        must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))],
+        must_not=[models.FieldCondition(key="item_id", match=models.MatchAny(any=sorted(except_ids)))]
+        if except_ids
+        else None,
+    )
+
+
+def chunk_chars_of(metadata: dict[str, Any]) -> int | None:
+    """The chunk size a stored text item was cut with (``None`` when its record is unusable)."""
+    value = metadata.get("chunk_chars", LEGACY_CHUNK_CHARS)
+    return value if isinstance(value, int) and value >= 1 else None
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What the collection holds of one file.
+
+    Attributes:
+        count: its items.
+        hashes: the file hashes they were written from.
+        total: the items the file had when they were written (``chunks`` / ``pages`` / 1 for an
+            image), ``None`` when the items do not record it (collections of earlier versions).
+        chunk_chars: the chunk size of its text items (``None``: not text, or unusable).
+    """
+
+    count: int
+    hashes: frozenset[str]
+    total: int | None
+    chunk_chars: int | None
+
+    def unchanged(self, sha256: str, chunk_chars: int | None) -> bool | None:
+        """Whether a file with this hash (cut with ``chunk_chars``, ``None``: its own) is stored
+        whole; ``None`` when only reading the file can tell."""
+        if self.count == 0 or self.hashes != {sha256}:
+            return False
+        if chunk_chars is not None and self.chunk_chars is not None and chunk_chars != self.chunk_chars:
+            return False
+        if self.total is None:
+            return None
+        return self.count == self.total
+
+
+def stored_file(collection: MultiVectorCollection, path: Path) -> StoredFile:
+    """What the collection holds of ``path`` (one scroll over its items)."""
+    points = list(collection.scroll(of_doc(str(path.resolve())), batch_size=256))
+    if not points:
+        return StoredFile(0, frozenset(), None, None)
+    first = points[0].metadata
+    kind = first.get("kind")
+    totals = {"text": first.get("chunks"), "pdf-page": first.get("pages"), "image": 1}
+    total = totals.get(str(kind))
+    sizes = {chunk_chars_of(p.metadata) for p in points} if path.suffix.lower() in TEXT_SUFFIXES else {None}
+    return StoredFile(
+        count=len(points),
+        hashes=frozenset(str(p.metadata.get("sha256")) for p in points),
+        total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+        chunk_chars=next(iter(sizes)) if len(sizes) == 1 else None,
+    )
+
+
+def is_unchanged(collection: MultiVectorCollection, source: SourceFile) -> bool:
+    """Whether every item of the (read) file is stored with the same file hash (and, for text, the
+    same chunk size), and nothing more."""
+    ids = [item.item_id for item in source.items]
+    stored = collection.get(ids)
+    if len(stored) != len(ids) or any(p.metadata.get("sha256") != source.sha256 for p in stored):
+        return False
+    for item, point in zip(source.items, stored, strict=True):  # get() keeps the order of the ids
+        wanted = item.metadata.get("chunk_chars")
+        if wanted is not None and chunk_chars_of(point.metadata) != wanted:
+            return False
+    return collection.count(of_doc(source.items[0].doc_id)) == len(ids)
+
+
+def recorded_chunk_chars(collection: MultiVectorCollection) -> int | None:
+    """The ``--chunk-chars`` the collection's text items were cut with (``None``: no text item yet)."""
+    try:
+        for point in collection.scroll({"kind": "text"}, batch_size=1):
+            return chunk_chars_of(point.metadata)
+    except StoreError:  # no item has a "kind" yet
+        return None
+    return None
+
+
+def write(collection: MultiVectorCollection, encoder: JV4Encoder, batch: list[SourceItem], dim: int) -> None:
+    """Encode a batch once (dense + multi-vector) and upsert it with its payload."""
+    result = encoder.encode_documents([i.content for i in batch], output="both", truncate_dim=dim, task=collection.task)
+    assert result.dense is not None and result.multivector is not None
+    collection.add_embeddings(
+        result.dense,
+        result.multivector,
+        texts=[i.text for i in batch],
+        ids=[i.item_id for i in batch],
+        metadatas=[i.metadata for i in batch],
+        doc_ids=[i.doc_id for i in batch],
+        sources=[None if i.metadata["kind"] == "text" else i.source for i in batch],
+        modalities=["text" if i.metadata["kind"] == "text" else "image" for i in batch],
+    )
+
+
+def remove_stale(collection: MultiVectorCollection, doc_id: str, keep: set[str]) -> int:
+    """Delete a file's points that its current version no longer has (e.g. after it got shorter)."""
+    stale = of_doc(doc_id, except_ids=keep)
+    count = collection.count(stale)
+    if count:
+        collection.delete(filter=stale)
+    return count
+
+
+def gone_files(collection: MultiVectorCollection, paths: list[str], walked: list[Path | SourceFailure]) -> list[str]:
+    """Doc ids (absolute file paths) stored under ``paths`` whose file the walk no longer found.
+
+    A file or folder that is there but could not be read (a failure other than "missing") keeps
+    what is stored under it.
+    """
+    roots = [Path(p).resolve() for p in paths]
+    found = {str(entry.resolve()) for entry in walked if isinstance(entry, Path)}
+    kept = [Path(f.path).resolve() for f in walked if isinstance(f, SourceFailure) and f.reason != MISSING]
+    stored = {p.doc_id for p in collection.scroll(batch_size=1024) if p.doc_id is not None}
+
+    def under(doc: str, folders: list[Path]) -> bool:
+        return any(Path(doc) == root or root in Path(doc).parents for root in folders)
+
+    return sorted(doc for doc in stored - found if under(doc, roots) and not under(doc, kept))
+
+
+def batches(items: list[SourceItem], size: int) -> Iterator[list[SourceItem]]:
+    """``items`` in runs of ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
