@@ -24,6 +24,7 @@ def test_public_names_are_pinned() -> None:
     assert sorted(jv4_integrations.__all__) == [
         "CheckpointError",
         "EncodeResult",
+        "ImageLimits",
         "ImageRef",
         "InputError",
         "JV4Encoder",

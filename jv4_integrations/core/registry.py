@@ -82,6 +82,17 @@ def shared_encoder(
                 _instances[key] = same_files
                 _loading.pop(key, None)
                 return same_files  # type: ignore[no-any-return]
+            others = [k for k in _by_files if k[0] == files_key[0]]
+        if others:
+            logger.warning(
+                "loading a second copy of %s (device %s, dtype %s, precision %s) beside the one(s) already loaded "
+                "with %s: each copy holds its own weights in memory; pass the same device/dtype/precision to share one",
+                root,
+                placement.device,
+                placement.dtype,
+                placement.precision,
+                ", ".join(f"{k[1]}/{k[2]}/{k[3]}" for k in others),
+            )
         encoder = cls._load(os.fspath(name_or_path), root, placement, merged_task)
         with _lock:
             _instances[key] = encoder

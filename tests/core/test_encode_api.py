@@ -411,6 +411,25 @@ def test_shared_returns_one_instance(encoder: JV4Encoder, tiny_checkpoint: Path)
     assert all(r is encoder for r in results)
 
 
+def test_a_second_copy_in_another_dtype_is_announced(
+    tiny_checkpoint: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(tiny_checkpoint, tmp_path / "jv4-tiny"))
+    first = JV4Encoder.shared(copy, device="cpu")
+    with caplog.at_level(logging.WARNING, logger="jv4_integrations.core.registry"):
+        again = JV4Encoder.shared(copy, device="cpu", dtype="float32")
+    assert again is first and "second copy" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="jv4_integrations.core.registry"):
+        half = JV4Encoder.shared(copy, device="cpu", dtype="bfloat16")
+    assert half is not first and f"loading a second copy of {copy.resolve()}" in caplog.text
+    assert (
+        "(device cpu, dtype bfloat16, precision auto) beside the one(s) already loaded with cpu/float32/auto"
+        in caplog.text
+    )
+
+
 def test_eight_threads_get_the_serial_results_and_share_batches(
     encoder: JV4Encoder, image_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
