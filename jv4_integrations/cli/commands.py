@@ -121,6 +121,13 @@ def check_model_option(args: argparse.Namespace, existing: Existing, doing: str)
     then."""
     if args.model is None or existing.model is None or _same_model(args.model, existing.model):
         return False
+    new_place = not is_demo(args.model) and Path(args.model).expanduser().is_dir()
+    if _moved_away(existing.model) and not new_place:
+        raise UsageError(
+            f"collection {args.collection!r} was indexed with model {existing.model}, a folder that is gone; "
+            f"--model {args.model} is not a folder that could be its new place (name the folder the model was "
+            "moved to)"
+        )
     if not _moved_away(existing.model):
         effect = (
             "would mix two models' vectors in one collection"

@@ -178,9 +178,6 @@ def run_index(args: argparse.Namespace) -> int:
         opened = open_collection(args, create=False)
     stats = IndexStats()
     with opened as collection:
-        if model_moved:  # later runs find the model at its new place without --model
-            collection.record_model(resolve_model(name)[0])
-            print(f"jv4: collection {args.collection!r} now records model {resolve_model(name)[0]}", file=sys.stderr)
         # without --chunk-chars, a file indexed before keeps its chunk size; new files take the
         # collection's (that of a text item already stored), else 1500
         default_chars = args.chunk_chars or recorded_chunk_chars(collection) or LEGACY_CHUNK_CHARS
@@ -194,6 +191,10 @@ def run_index(args: argparse.Namespace) -> int:
                 progress.refresh()
             return loaded[0]
 
+        if model_moved:  # loaded and checked against the collection first, then recorded for later runs
+            encoder()
+            collection.record_model(resolve_model(name)[0])
+            print(f"jv4: collection {args.collection!r} now records model {resolve_model(name)[0]}", file=sys.stderr)
         writer = _Writer(collection, encoder, args, stats, progress)
         try:
             for entry in paths:

@@ -97,15 +97,23 @@ _BOMS = (
 _STRAY_BYTES = 0.01
 
 
+def _printable_enough(text: str) -> bool:
+    printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
+    return printable >= 0.95 * len(text)
+
+
 def _read_text(path: Path, notes: list[str]) -> str:
     """The text of a file: UTF-8 (BOM or not), UTF-16/32 with a BOM, else mostly-UTF-8 or cp1252."""
     data = path.read_bytes()
     for bom, codec in _BOMS:
         if data.startswith(bom):
             try:
-                return data.decode(codec)
+                text = data.decode(codec)
             except UnicodeDecodeError:
                 raise ValueError(f"starts with a {codec.upper()} byte-order mark but is not {codec.upper()}") from None
+            if not _printable_enough(text):
+                raise ValueError(f"binary data in a text file (mostly unprintable as {codec.upper()})")
+            return text
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -114,12 +122,14 @@ def _read_text(path: Path, notes: list[str]) -> str:
         raise ValueError("binary data in a text file")
     text = data.decode("utf-8-sig", errors="replace")
     bad = text.count("\ufffd")
-    if bad <= _STRAY_BYTES * max(len(text), 1):
+    valid_non_ascii = sum(ord(ch) > 127 for ch in text) - bad
+    # UTF-8 with a few stray bytes: it also holds valid multi-byte characters (a file whose only
+    # non-ASCII bytes are invalid UTF-8 is in a one-byte encoding, e.g. "René" in cp1252)
+    if valid_non_ascii > 0 and bad <= _STRAY_BYTES * max(len(text), 1):
         notes.append(f"{bad} byte(s) that are not UTF-8 replaced by \ufffd")
         return text
     text = data.decode("cp1252", errors="replace")
-    printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
-    if printable < 0.95 * len(text):
+    if not _printable_enough(text):
         raise ValueError("binary data in a text file (mostly unprintable characters in any encoding)")
     notes.append("not UTF-8: read as Windows-1252")
     return text

@@ -43,43 +43,51 @@ class StoredFile:
     Attributes:
         count: its items.
         hashes: the file hashes they were written from.
-        total: the items the file had when they were written (``chunks`` / ``pages`` / 1 for an
-            image), ``None`` when the items do not record it (collections of earlier versions).
-        chunk_chars: the chunk size of its text items (``None``: not text, or unusable).
+        totals: the item counts the file had when they were written (``chunks`` / ``pages`` / 1 for
+            an image), one per distinct value; ``None`` among them for items that do not record it
+            (collections of earlier versions).
+        chunk_sizes: the chunk sizes of its text items (``None`` among them: unusable; empty: not text).
     """
 
     count: int
     hashes: frozenset[str]
-    total: int | None
-    chunk_chars: int | None
+    totals: frozenset[int | None]
+    chunk_sizes: frozenset[int | None]
+
+    @property
+    def chunk_chars(self) -> int | None:
+        """The one chunk size every text item was cut with (``None``: not text, mixed or unusable)."""
+        return next(iter(self.chunk_sizes)) if len(self.chunk_sizes) == 1 else None
 
     def unchanged(self, sha256: str, chunk_chars: int | None) -> bool | None:
         """Whether a file with this hash (cut with ``chunk_chars``, ``None``: its own) is stored
-        whole; ``None`` when only reading the file can tell."""
-        if self.count == 0 or self.hashes != {sha256}:
+        whole, from one version and one cut; ``None`` when only reading the file can tell."""
+        if self.count == 0 or self.hashes != {sha256} or len(self.totals) != 1:
             return False
-        if chunk_chars is not None and self.chunk_chars is not None and chunk_chars != self.chunk_chars:
-            return False
-        if self.total is None:
+        if self.chunk_sizes and (self.chunk_chars is None or chunk_chars not in (None, self.chunk_chars)):
+            return False  # items cut with several sizes (an interrupted re-cut), or with another size
+        (total,) = self.totals
+        if total is None:
             return None
-        return self.count == self.total
+        return self.count == total
 
 
 def stored_file(collection: MultiVectorCollection, path: Path) -> StoredFile:
     """What the collection holds of ``path`` (one scroll over its items)."""
     points = list(collection.scroll(of_doc(str(path.resolve())), batch_size=256))
-    if not points:
-        return StoredFile(0, frozenset(), None, None)
-    first = points[0].metadata
-    kind = first.get("kind")
-    totals = {"text": first.get("chunks"), "pdf-page": first.get("pages"), "image": 1}
-    total = totals.get(str(kind))
-    sizes = {chunk_chars_of(p.metadata) for p in points} if path.suffix.lower() in TEXT_SUFFIXES else {None}
+    is_text = path.suffix.lower() in TEXT_SUFFIXES
+
+    def total(metadata: dict[str, Any]) -> int | None:
+        value = {"text": metadata.get("chunks"), "pdf-page": metadata.get("pages"), "image": 1}.get(
+            str(metadata.get("kind"))
+        )
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
     return StoredFile(
         count=len(points),
         hashes=frozenset(str(p.metadata.get("sha256")) for p in points),
-        total=total if isinstance(total, int) and not isinstance(total, bool) else None,
-        chunk_chars=next(iter(sizes)) if len(sizes) == 1 else None,
+        totals=frozenset(total(p.metadata) for p in points),
+        chunk_sizes=frozenset(chunk_chars_of(p.metadata) for p in points) if is_text else frozenset(),
     )
 
 
@@ -140,7 +148,8 @@ def gone_files(collection: MultiVectorCollection, paths: list[str], walked: list
     """
     roots = [Path(p).resolve() for p in paths]
     found = {str(entry.resolve()) for entry in walked if isinstance(entry, Path)}
-    kept = [Path(f.path).resolve() for f in walked if isinstance(f, SourceFailure) and f.reason != MISSING]
+    failed = [Path(f.path) for f in walked if isinstance(f, SourceFailure) and f.reason != MISSING]
+    kept = [p.resolve() if p.exists() else p.absolute() for p in failed]  # not the target of a broken link
     stored = {p.doc_id for p in collection.scroll(batch_size=1024) if p.doc_id is not None}
 
     def under(doc: str, folders: list[Path]) -> bool:

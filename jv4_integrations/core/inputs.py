@@ -237,7 +237,7 @@ def _wide_to_8bit(arr: Any, *, is_float: bool) -> Any:
     """0-255 values of a 32-bit integer (``I``) or float (``F``) grayscale image, by the range its
     values fit: floats in [0, 1] are scaled by 255; values in [0, 255] are kept (8-bit data); values
     up to 65535 are 16-bit data, scaled like ``I;16``; anything else is stretched from its minimum
-    to its maximum. The same data gives the same pixels whichever of these modes holds it."""
+    to its maximum. 16-bit data above 255 thus gives the pixels ``I;16`` gives."""
     lo, hi = float(arr.min()), float(arr.max())
     if is_float and lo >= 0.0 and hi <= 1.0:
         return arr * 255.0

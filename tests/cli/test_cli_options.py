@@ -246,11 +246,20 @@ def test_a_moved_model_folder_can_be_named_again(
     assert index(capsys, store, first, EXAMPLES / "about.md")[0] == 0
     moved = tmp_path / "model-b"
     first.rename(moved)
+    for wrong in ("demo", str(tmp_path / "typo")):  # not a new place of the model: refused, nothing recorded
+        code, _, err = run(capsys, "index", str(EXAMPLES / "about.md"), "--store", str(store), "--model", wrong)
+        assert code == 2 and "is not a folder that could be its new place" in err, err
+    with MultiVectorCollection(str(store), create=False) as col:
+        assert col.model_record is not None and col.model_record.model == str(first)
     code, out, err = index(capsys, store, moved, EXAMPLES / "faq.md")  # the recorded folder is gone
     assert code == 0 and f"the collection's model folder {first} is gone; indexing with {moved}" in err
     assert "holds 2 item(s)" in out and f"collection 'jv4' now records model {moved}" in err
     code, out, err = run(capsys, "index", str(EXAMPLES / "warranty.txt"), "--store", str(store), "--no-progress")
     assert code == 0 and f"using the collection's model {moved}" in err and "is gone" not in err
+    again = tmp_path / "model-c"
+    moved.rename(again)  # moved once more; this time no file changed: the model is still loaded and checked
+    code, out, err = index(capsys, store, again, EXAMPLES / "about.md")
+    assert code == 0 and LOADING in err and f"now records model {again}" in err and "1 unchanged" in out
     code, out, err = run(capsys, "search", "battery", "--store", str(store), "--json")
     assert code == 0 and {hit["path"] for hit in json.loads(out)} == {
         str((EXAMPLES / name).resolve()) for name in ("about.md", "faq.md", "warranty.txt")
