@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ from .progress import progress as make_progress
 from .sources import MISSING, SUPPORTED_SUFFIXES, SourceFailure, SourceFile, file_sha256, load_file
 from .stored import (
     LEGACY_CHUNK_CHARS,
+    NOTHING_STORED,
     batches,
     gone_files,
     is_unchanged,
@@ -85,24 +85,57 @@ def _check_index_options(args: argparse.Namespace, existing: Existing | None) ->
     return check_model_option(args, existing, "indexing")
 
 
+class _Target:
+    """The model and the collection of one run, each opened when first needed: an existing
+    collection at once, a new one at its first write (so a run that writes nothing creates nothing),
+    the model when the first file needs encoding."""
+
+    def __init__(self, args: argparse.Namespace, name: str, existing: Existing | None) -> None:
+        self.args = args
+        self.name = name
+        self.progress: Any = make_progress(0, disabled=True)  # the run's bar, once it starts
+        self.existed = existing is not None
+        self.collection: MultiVectorCollection | None = (
+            open_collection(args, create=False) if existing is not None else None
+        )
+        self._encoder: JV4Encoder | None = None
+
+    def encoder(self) -> JV4Encoder:
+        if self._encoder is None:
+            self.progress.clear()  # the loading lines go above the bar, not into it
+            self._encoder = load_encoder(self.name, self.args.device)
+            if self.collection is not None:
+                _check_model_fits(self._encoder, self.name, self.collection)
+            self.progress.refresh()
+        return self._encoder
+
+    def get(self) -> MultiVectorCollection:
+        """The collection, created (with the model's record) when it is new."""
+        if self.collection is None:
+            from ..qdrant import CollectionSchema
+
+            enc = self.encoder()
+            dim = self.args.dim if self.args.dim is not None else enc.dim
+            if dim not in enc.dims:
+                raise UsageError(f"--dim {dim} is not a size of {self.name}; choose one of {list(enc.dims)}")
+            schema = CollectionSchema(dense_size=dim, prefetch_vector=self.args.prefetch or "dense")
+            self.collection = open_collection(self.args, encoder=enc, create=True, schema=schema, task=self.args.task)
+        return self.collection
+
+    def close(self) -> None:
+        if self.collection is not None:
+            self.collection.close()
+
+
 class _Writer:
     """Collects read files and writes their items in batches; a file whose items the encoder refuses
     is skipped (named, with the reason) and the others in its batch are written."""
 
-    def __init__(
-        self,
-        collection: MultiVectorCollection,
-        encoder: Callable[[], JV4Encoder],
-        args: argparse.Namespace,
-        stats: IndexStats,
-        progress: Any,
-    ) -> None:
-        self.collection = collection
-        self.encoder = encoder
+    def __init__(self, target: _Target, args: argparse.Namespace, stats: IndexStats) -> None:
+        self.target = target
         self.size = args.batch_size
-        self.dim = collection.schema.dense_size
         self.stats = stats
-        self.progress = progress
+        self.progress = target.progress
         self.pending: list[SourceFile] = []
 
     def add(self, source: SourceFile) -> None:
@@ -111,19 +144,23 @@ class _Writer:
             self.flush()
 
     def flush(self) -> None:
+        if not self.pending:
+            return
+        collection, encoder = self.target.get(), self.target.encoder()
+        dim = collection.schema.dense_size
         failed: dict[str, str] = {}  # doc id -> reason
         items = [item for source in self.pending for item in source.items]
         for batch in batches(items, self.size):
             batch = [item for item in batch if item.doc_id not in failed]
             try:
                 if batch:
-                    write(self.collection, self.encoder(), batch, self.dim)
+                    write(collection, encoder, batch, dim)
             except InputError as exc:  # e.g. an image the file reader let through: only its file is skipped
                 for problem in exc.problems:
                     failed.setdefault(batch[problem.index].doc_id, problem.reason)
                 batch = [item for item in batch if item.doc_id not in failed]
                 if batch:
-                    write(self.collection, self.encoder(), batch, self.dim)
+                    write(collection, encoder, batch, dim)
             self.stats.items += len(batch)
             self.progress.set_postfix(items=self.stats.items, refresh=False)
         for source in self.pending:  # only after its items are written: an interruption loses nothing
@@ -131,7 +168,7 @@ class _Writer:
             if doc in failed:
                 self.stats.failures.append(SourceFailure(str(source.path), failed[doc]))
                 continue
-            self.stats.removed += remove_stale(self.collection, doc, {item.item_id for item in source.items})
+            self.stats.removed += remove_stale(collection, doc, {item.item_id for item in source.items})
             self.stats.changed += 1
             self.stats.notes.extend(f"{shown(source.path)}: {note}" for note in source.notes)
         self.progress.update(len(self.pending))
@@ -140,8 +177,6 @@ class _Writer:
 
 def run_index(args: argparse.Namespace) -> int:
     """``jv4 index``: returns 0, or 1 when some files could not be indexed."""
-    from ..qdrant import CollectionSchema
-
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.chunk_chars is not None and args.chunk_chars < 1:
@@ -162,56 +197,41 @@ def run_index(args: argparse.Namespace) -> int:
     name = pick_model(args, existing.model if existing is not None else None)
     if existing is not None and existing.model is not None and args.model is None:
         print(f"jv4: using the collection's model {existing.model}", file=sys.stderr)
-    loaded: list[JV4Encoder] = []
     if existing is None and args.dim is not None:
         dims = _known_dims(name)
         if dims is not None and args.dim not in dims:
             raise UsageError(f"--dim {args.dim} is not a size of {name}; choose one of {list(dims)}")
-    if existing is None:  # creating the collection records the model: load it now
-        loaded.append(load_encoder(name, args.device))
-        dim = args.dim if args.dim is not None else loaded[0].dim
-        if dim not in loaded[0].dims:
-            raise UsageError(f"--dim {dim} is not a size of {name}; choose one of {list(loaded[0].dims)}")
-        schema = CollectionSchema(dense_size=dim, prefetch_vector=args.prefetch or "dense")
-        opened = open_collection(args, encoder=loaded[0], create=True, schema=schema, task=args.task)
-    else:
-        opened = open_collection(args, create=False)
     stats = IndexStats()
-    with opened as collection:
+    target = _Target(args, name, existing)
+    progress = target.progress = make_progress(len(paths), disabled=args.no_progress)
+    try:
+        if model_moved and target.collection is not None:  # loaded and checked first, then recorded
+            target.encoder()
+            target.collection.record_model(resolve_model(name)[0])
+            print(f"jv4: collection {args.collection!r} now records model {resolve_model(name)[0]}", file=sys.stderr)
         # without --chunk-chars, a file indexed before keeps its chunk size; new files take the
         # collection's (that of a text item already stored), else 1500
-        default_chars = args.chunk_chars or recorded_chunk_chars(collection) or LEGACY_CHUNK_CHARS
-        progress = make_progress(len(paths), disabled=args.no_progress)
-
-        def encoder() -> JV4Encoder:  # loaded once, when the first file needs encoding
-            if not loaded:
-                progress.clear()  # the loading lines go above the bar, not into it
-                loaded.append(load_encoder(name, args.device))
-                _check_model_fits(loaded[0], name, collection)
-                progress.refresh()
-            return loaded[0]
-
-        if model_moved:  # loaded and checked against the collection first, then recorded for later runs
-            encoder()
-            collection.record_model(resolve_model(name)[0])
-            print(f"jv4: collection {args.collection!r} now records model {resolve_model(name)[0]}", file=sys.stderr)
-        writer = _Writer(collection, encoder, args, stats, progress)
+        recorded = recorded_chunk_chars(target.collection) if target.collection is not None else None
+        default_chars = args.chunk_chars or recorded or LEGACY_CHUNK_CHARS
+        writer = _Writer(target, args, stats)
         try:
             for entry in paths:
-                _index_one(entry, collection, writer, args, default_chars)
+                _index_one(entry, target.collection, writer, args, default_chars)
             writer.flush()
         finally:
             progress.close()
-        if args.prune:
-            _prune(collection, args, paths, stats)
-        total = collection.count()
+        if args.prune and target.collection is not None:
+            _prune(target.collection, args, paths, stats)
+        total = target.collection.count() if target.collection is not None else None
+    finally:
+        target.close()
     _summary(args, stats, ignored, total, time.perf_counter() - start)
     return 1 if stats.failures else 0
 
 
 def _index_one(
     entry: Path | SourceFailure,
-    collection: MultiVectorCollection,
+    collection: MultiVectorCollection | None,
     writer: _Writer,
     args: argparse.Namespace,
     default_chars: int,
@@ -233,7 +253,7 @@ def _index_one(
         stats.failures.append(SourceFailure(str(entry), f"cannot read: {exc.strerror or exc}"))
         progress.update(1)
         return
-    stored = stored_file(collection, entry)
+    stored = stored_file(collection, entry) if collection is not None else NOTHING_STORED  # None: no collection yet
     unchanged = stored.unchanged(sha, args.chunk_chars)
     if unchanged:  # decided from the hash and what is stored: the file is not even read
         stats.unchanged += 1
@@ -244,11 +264,11 @@ def _index_one(
     if source.failure is not None:
         stats.failures.append(source.failure)
     elif not source.items:  # an emptied text file: its old items must not stay searchable
-        removed = remove_stale(collection, str(entry.resolve()), set())
+        removed = remove_stale(collection, str(entry.resolve()), set()) if collection is not None else 0
         stats.removed += removed
         stats.changed += 1 if removed else 0
         stats.empty += 0 if removed else 1
-    elif unchanged is None and is_unchanged(collection, source):  # items of an earlier version of jv4
+    elif unchanged is None and collection is not None and is_unchanged(collection, source):  # older items
         stats.unchanged += 1
     else:
         writer.add(source)
@@ -299,7 +319,9 @@ def _check_model_fits(encoder: JV4Encoder, name: str, collection: MultiVectorCol
         )
 
 
-def _summary(args: argparse.Namespace, stats: IndexStats, ignored: list[Path], total: int, seconds: float) -> None:
+def _summary(
+    args: argparse.Namespace, stats: IndexStats, ignored: list[Path], total: int | None, seconds: float
+) -> None:
     for note in stats.notes:
         print(f"jv4: note: {note}", file=sys.stderr)
     for failure in stats.failures:
@@ -316,7 +338,11 @@ def _summary(args: argparse.Namespace, stats: IndexStats, ignored: list[Path], t
             if stats.pruned_files
             else ""
         )
-        + f"; {describe_location(args)} collection {args.collection!r} holds {total} item(s)"
+        + (
+            f"; {describe_location(args)} collection {args.collection!r} holds {total} item(s)"
+            if total is not None
+            else f"; nothing to write, so collection {args.collection!r} was not created"
+        )
     )
 
 

@@ -72,6 +72,10 @@ class StoredFile:
         return self.count == total
 
 
+#: What a collection that does not exist yet holds of any file.
+NOTHING_STORED = StoredFile(0, frozenset(), frozenset(), frozenset())
+
+
 def stored_file(collection: MultiVectorCollection, path: Path) -> StoredFile:
     """What the collection holds of ``path`` (one scroll over its items)."""
     points = list(collection.scroll(of_doc(str(path.resolve())), batch_size=256))

@@ -208,3 +208,21 @@ def test_an_interrupted_recut_is_finished_by_the_next_run(
     with MultiVectorCollection(str(store), create=False) as col:
         points = list(col.scroll())
     assert {p.metadata["chunk_chars"] for p in points} == {2000} and len(points) == points[0].metadata["chunks"]
+
+
+def test_a_run_that_writes_nothing_creates_no_collection(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "empty.txt").write_text("\n")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    store = tmp_path / "store"
+    code, out, err = index(capsys, store, tiny_checkpoint, folder)
+    assert code == 1 and "skipped" in err and "broken.png" in err and "jv4: loading" not in err
+    assert "1 empty" in out and "nothing to write, so collection 'jv4' was not created" in out
+    code, out, _ = run(capsys, "info", "--store", str(store), "--json")
+    assert code == 0 and json.loads(out)["collections"] == []
+    (folder / "note.md").write_text("now there is something")  # the first file with items creates it
+    code, out, err = index(capsys, store, tiny_checkpoint, folder)
+    assert code == 1 and "jv4: loading" in err and "holds 1 item(s)" in out
