@@ -32,7 +32,6 @@ from .stored import (
     NOTHING_STORED,
     batches,
     gone_files,
-    is_unchanged,
     recorded_chunk_chars,
     remove_stale,
     stored_file,
@@ -56,6 +55,7 @@ class IndexStats:
     changed: int = 0
     unchanged: int = 0
     empty: int = 0
+    excluded: int = 0
     items: int = 0
     removed: int = 0
     pruned_files: int = 0
@@ -185,13 +185,21 @@ def run_index(args: argparse.Namespace) -> int:
     require_store(args)
     start = time.perf_counter()
     ignored: list[Path] = []
-    paths = list(iter_files(args.paths, ignored=ignored, exclude=args.exclude or ()))
+    excluded: dict[str, int] = {}
+    paths = list(iter_files(args.paths, ignored=ignored, exclude=args.exclude or (), excluded=excluded))
+    for pattern, count in excluded.items():
+        if count == 0:
+            print(
+                f"jv4: note: --exclude {pattern!r} matched nothing (it matches names, or paths below PATH)",
+                file=sys.stderr,
+            )
+    stats = IndexStats(excluded=sum(excluded.values()))
     has_files = any(isinstance(entry, Path) for entry in paths)
     existing = existing_collection(args) if has_files or args.prune else None
     if not has_files and existing is None:
         # before the model loads or a collection is created: nothing to write (and, with --prune,
         # no collection to prune)
-        _nothing_to_index(args.paths, paths, ignored)
+        _nothing_to_index(args.paths, paths, ignored, stats.excluded)
         return 1
     model_moved = _check_index_options(args, existing)
     name = pick_model(args, existing.model if existing is not None else None)
@@ -201,7 +209,6 @@ def run_index(args: argparse.Namespace) -> int:
         dims = _known_dims(name)
         if dims is not None and args.dim not in dims:
             raise UsageError(f"--dim {args.dim} is not a size of {name}; choose one of {list(dims)}")
-    stats = IndexStats()
     target = _Target(args, name, existing)
     progress = target.progress = make_progress(len(paths), disabled=args.no_progress)
     try:
@@ -254,8 +261,7 @@ def _index_one(
         progress.update(1)
         return
     stored = stored_file(collection, entry) if collection is not None else NOTHING_STORED  # None: no collection yet
-    unchanged = stored.unchanged(sha, args.chunk_chars)
-    if unchanged:  # decided from the hash and what is stored: the file is not even read
+    if stored.unchanged(sha, args.chunk_chars):  # decided from the hash and what is stored: the file is not read
         stats.unchanged += 1
         progress.update(1)
         return
@@ -268,8 +274,6 @@ def _index_one(
         stats.removed += removed
         stats.changed += 1 if removed else 0
         stats.empty += 0 if removed else 1
-    elif unchanged is None and collection is not None and is_unchanged(collection, source):  # older items
-        stats.unchanged += 1
     else:
         writer.add(source)
         return  # its progress moves when it is written
@@ -332,6 +336,7 @@ def _summary(
         f"written), {stats.unchanged} unchanged, {len(stats.failures)} skipped"
         + (f", {stats.empty} empty" if stats.empty else "")
         + (f", {len(ignored)} of other types ignored ({' '.join(suffixes)})" if ignored else "")
+        + (f", {stats.excluded} file(s) or folder(s) excluded" if stats.excluded else "")
         + (f", {stats.removed} stale item(s) removed" if stats.removed else "")
         + (
             f", {stats.pruned_items} item(s) of {stats.pruned_files} file(s) that are gone pruned"
@@ -346,7 +351,7 @@ def _summary(
     )
 
 
-def _nothing_to_index(given: list[str], walked: list[Path | SourceFailure], ignored: list[Path]) -> None:
+def _nothing_to_index(given: list[str], walked: list[Path | SourceFailure], ignored: list[Path], excluded: int) -> None:
     skipped = [failure for failure in walked if isinstance(failure, SourceFailure)]
     for failure in skipped:
         print(f"jv4: skipped {shown(failure.path)}: {failure.reason}", file=sys.stderr)
@@ -355,6 +360,8 @@ def _nothing_to_index(given: list[str], walked: list[Path | SourceFailure], igno
         print(f"jv4 index: nothing to index in {where}: every file was skipped; nothing was written", file=sys.stderr)
         return
     other = f" ({len(ignored)} file(s) of other types)" if ignored else ""
+    if excluded:
+        other += f" ({excluded} file(s) or folder(s) excluded by --exclude)"
     print(
         f"jv4 index: nothing to index in {where}: no file with a supported suffix{other}; supported: "
         f"{' '.join(sorted(SUPPORTED_SUFFIXES))}; nothing was written",

@@ -7,6 +7,7 @@ was skipped; a bad file never stops the walk.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,9 +93,11 @@ _BOMS = (
     (b"\xff\xfe", "utf-16"),
     (b"\xfe\xff", "utf-16"),
 )
-#: A file that is not UTF-8 is still read as UTF-8 (bad bytes replaced) when at most this share of
-#: its characters are bad; otherwise as Windows-1252.
-_STRAY_BYTES = 0.01
+#: Text read as Windows-1252 must be at least this share ASCII: real text in a one-byte encoding is,
+#: random or compressed bytes are not.
+_MIN_ASCII = 0.7
+#: How files are read into items; items written by an older reader are read and encoded again.
+READER_VERSION = 2
 
 
 def _printable_enough(text: str) -> bool:
@@ -123,11 +126,13 @@ def _read_text(path: Path, notes: list[str]) -> str:
     text = data.decode("utf-8-sig", errors="replace")
     bad = text.count("\ufffd")
     valid_non_ascii = sum(ord(ch) > 127 for ch in text) - bad
-    # UTF-8 with a few stray bytes: it also holds valid multi-byte characters (a file whose only
-    # non-ASCII bytes are invalid UTF-8 is in a one-byte encoding, e.g. "René" in cp1252)
-    if valid_non_ascii > 0 and bad <= _STRAY_BYTES * max(len(text), 1):
+    # UTF-8 with stray bytes: it holds at least as many valid multi-byte characters as bad bytes (a
+    # file whose non-ASCII bytes are mostly invalid UTF-8 is in a one-byte encoding: "René" in cp1252)
+    if valid_non_ascii > 0 and valid_non_ascii >= bad:
         notes.append(f"{bad} byte(s) that are not UTF-8 replaced by \ufffd")
         return text
+    if sum(byte < 128 for byte in data) < _MIN_ASCII * len(data):
+        raise ValueError("binary data in a text file (not UTF-8, and mostly bytes outside ASCII)")
     text = data.decode("cp1252", errors="replace")
     if not _printable_enough(text):
         raise ValueError("binary data in a text file (mostly unprintable characters in any encoding)")
@@ -173,6 +178,12 @@ def _image_items(path: Path, base: dict[str, Any]) -> list[SourceItem]:
     return [SourceItem(item_id=doc, doc_id=doc, content=path, text=None, source=str(path), metadata=meta)]
 
 
+def _png(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _pdf_items(path: Path, base: dict[str, Any]) -> list[SourceItem]:
     from ..core.inputs import prepare_items
 
@@ -209,7 +220,7 @@ def _pdf_items(path: Path, base: dict[str, Any]) -> list[SourceItem]:
                 SourceItem(
                     item_id=f"{doc}#page={number + 1}",
                     doc_id=doc,
-                    content=image,
+                    content=_png(image),  # lossless and small: a long PDF is not held decoded
                     text=text or None,
                     source=str(path),
                     metadata={**base, "kind": "pdf-page", "page": number + 1, "pages": len(document)},
@@ -237,7 +248,7 @@ def load_file(path: Path, *, chunk_chars: int = 1500, sha256: str | None = None)
         size = path.stat().st_size
     except OSError as exc:
         return SourceFile(path, "", [], SourceFailure(str(path), f"cannot read: {exc.strerror or exc}"))
-    base = {"path": str(path), "sha256": sha}
+    base = {"path": str(path), "sha256": sha, "reader": READER_VERSION}
     notes: list[str] = []
     try:
         if suffix in TEXT_SUFFIXES:

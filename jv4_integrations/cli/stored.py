@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from .sources import MISSING, TEXT_SUFFIXES, SourceFailure, SourceFile, SourceItem
+from .sources import MISSING, READER_VERSION, TEXT_SUFFIXES, SourceFailure, SourceItem
 
 if TYPE_CHECKING:
     from ..core.encoder import JV4Encoder
@@ -44,32 +44,30 @@ class StoredFile:
         count: its items.
         hashes: the file hashes they were written from.
         totals: the item counts the file had when they were written (``chunks`` / ``pages`` / 1 for
-            an image), one per distinct value; ``None`` among them for items that do not record it
-            (collections of earlier versions).
+            an image), one per distinct value (``None``: not recorded).
         chunk_sizes: the chunk sizes of its text items (``None`` among them: unusable; empty: not text).
+        readers: the reader versions that wrote them (``None``: before versions were recorded).
     """
 
     count: int
     hashes: frozenset[str]
     totals: frozenset[int | None]
     chunk_sizes: frozenset[int | None]
+    readers: frozenset[int | None] = frozenset()
 
     @property
     def chunk_chars(self) -> int | None:
         """The one chunk size every text item was cut with (``None``: not text, mixed or unusable)."""
         return next(iter(self.chunk_sizes)) if len(self.chunk_sizes) == 1 else None
 
-    def unchanged(self, sha256: str, chunk_chars: int | None) -> bool | None:
+    def unchanged(self, sha256: str, chunk_chars: int | None) -> bool:
         """Whether a file with this hash (cut with ``chunk_chars``, ``None``: its own) is stored
-        whole, from one version and one cut; ``None`` when only reading the file can tell."""
-        if self.count == 0 or self.hashes != {sha256} or len(self.totals) != 1:
-            return False
+        whole, from one version, one cut and the current reader."""
+        if self.count == 0 or self.hashes != {sha256} or self.readers != {READER_VERSION}:
+            return False  # new, changed, or read by an older reader (which decoded some files wrongly)
         if self.chunk_sizes and (self.chunk_chars is None or chunk_chars not in (None, self.chunk_chars)):
             return False  # items cut with several sizes (an interrupted re-cut), or with another size
-        (total,) = self.totals
-        if total is None:
-            return None
-        return self.count == total
+        return len(self.totals) == 1 and self.count == next(iter(self.totals))
 
 
 #: What a collection that does not exist yet holds of any file.
@@ -92,21 +90,13 @@ def stored_file(collection: MultiVectorCollection, path: Path) -> StoredFile:
         hashes=frozenset(str(p.metadata.get("sha256")) for p in points),
         totals=frozenset(total(p.metadata) for p in points),
         chunk_sizes=frozenset(chunk_chars_of(p.metadata) for p in points) if is_text else frozenset(),
+        readers=frozenset(_reader(p.metadata) for p in points),
     )
 
 
-def is_unchanged(collection: MultiVectorCollection, source: SourceFile) -> bool:
-    """Whether every item of the (read) file is stored with the same file hash (and, for text, the
-    same chunk size), and nothing more."""
-    ids = [item.item_id for item in source.items]
-    stored = collection.get(ids)
-    if len(stored) != len(ids) or any(p.metadata.get("sha256") != source.sha256 for p in stored):
-        return False
-    for item, point in zip(source.items, stored, strict=True):  # get() keeps the order of the ids
-        wanted = item.metadata.get("chunk_chars")
-        if wanted is not None and chunk_chars_of(point.metadata) != wanted:
-            return False
-    return collection.count(of_doc(source.items[0].doc_id)) == len(ids)
+def _reader(metadata: dict[str, Any]) -> int | None:
+    value = metadata.get("reader")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def recorded_chunk_chars(collection: MultiVectorCollection) -> int | None:

@@ -26,10 +26,13 @@ def _why_not_readable(path: Path) -> str | None:
         os.fspath(path).encode("utf-8")
     except UnicodeEncodeError:
         return "the file name is not valid UTF-8 (rename it to index it)"
-    if path.is_symlink() and not path.exists():
-        return f"broken symlink to {shown(os.readlink(path))}"
-    if not path.is_file():
-        return "not a regular file (a pipe, socket or device is never read)"
+    try:
+        if path.is_symlink() and not path.exists():
+            return f"broken symlink to {shown(os.readlink(path))}"
+        if not path.is_file():
+            return "not a regular file (a pipe, socket or device is never read)"
+    except OSError as exc:  # e.g. in a folder that can be listed but not entered
+        return f"cannot read: {exc.strerror or exc}"
     if path.suffix.lower() in PDF_SUFFIXES and not is_available("pypdfium2"):
         return PDF_NEEDS_EXTRA  # said before anything loads
     return None
@@ -44,6 +47,7 @@ def iter_files(
     *,
     ignored: list[Path] | None = None,
     exclude: Sequence[str] = (),
+    excluded: dict[str, int] | None = None,
 ) -> Iterator[Path | SourceFailure]:
     """Files under the given paths (folders walked recursively, sorted, hidden entries skipped).
 
@@ -56,8 +60,14 @@ def iter_files(
         paths: files and folders.
         ignored: collects the files of other types found in folders.
         exclude: glob patterns (``fnmatch``) of file or folder names, or of paths relative to the
-            folder walked, to leave out (``node_modules``, ``*.log``, ``drafts/*``).
+            folder walked, to leave out (``node_modules``, ``*.log``, ``drafts/*``; a trailing ``/``
+            is ignored). Files named directly are matched by name.
+        excluded: counts, per pattern as given, the files and folders it left out.
     """
+    patterns = [(given, given.rstrip("/") or given) for given in exclude]
+    counts = excluded if excluded is not None else {}
+    for given, _ in patterns:
+        counts.setdefault(given, 0)
     seen: set[Path] = set()
 
     def first_time(path: Path) -> bool:
@@ -70,8 +80,12 @@ def iter_files(
         seen.add(key)
         return True
 
-    def excluded(name: str, relative: str) -> bool:
-        return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(relative, p) for p in exclude)
+    def is_excluded(name: str, relative: str) -> bool:
+        for given, pattern in patterns:
+            if fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern):
+                counts[given] += 1
+                return True
+        return False
 
     def entry_of(path: Path) -> Path | SourceFailure:
         reason = _why_not_readable(path)
@@ -87,6 +101,8 @@ def iter_files(
         if not exists:
             yield SourceFailure(str(path), MISSING)
         elif not path.is_dir():
+            if is_excluded(path.name, path.name):
+                continue
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 yield SourceFailure(str(path), unsupported(path))
             elif first_time(path):
@@ -98,10 +114,10 @@ def iter_files(
                 failures.clear()
                 base = Path(root)
                 rel = base.relative_to(path)
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not excluded(d, (rel / d).as_posix()))
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not is_excluded(d, (rel / d).as_posix()))
                 for name in sorted(files):
                     entry = base / name
-                    if name.startswith(".") or excluded(name, (rel / name).as_posix()):
+                    if name.startswith(".") or is_excluded(name, (rel / name).as_posix()):
                         continue
                     if entry.suffix.lower() not in SUPPORTED_SUFFIXES:
                         if ignored is not None and first_time(entry):

@@ -70,10 +70,14 @@ def test_text_encodings(capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny
     (folder / "stray.txt").write_bytes("naïve text that is UTF-8 ".encode() * 20 + b"with one stray byte \x92 here")
     (folder / "letter.txt").write_bytes(("Dear René, " + "plain ASCII words. " * 20).encode("cp1252"))
     (folder / "noise.txt").write_bytes(b"\xff\xfe" + bytes(range(1, 32)) * 8)  # a UTF-16 BOM, then control bytes
+    (folder / "random.md").write_bytes(bytes(range(128, 256)) * 40)  # no NUL, no BOM, nothing like text
+    (folder / "short.txt").write_bytes("Café naïve 🎉 and one stray byte: don".encode() + b"\x92t")
     code, out, err = index(capsys, tmp_path / "store", tiny_checkpoint, folder)
     assert code == 1 and f"skipped {folder}/noise.txt: binary data in a text file (mostly unprintable" in err
+    assert f"skipped {folder}/random.md: binary data in a text file (not UTF-8, and mostly bytes outside" in err
     texts = _texts(tmp_path / "store")
     assert texts["letter.txt"].startswith("Dear René, plain")  # only one-byte characters: cp1252, not UTF-8
+    assert texts["short.txt"] == "Café naïve 🎉 and one stray byte: don\ufffdt"  # more valid than stray: UTF-8
     assert texts["utf16.txt"] == "Grüße aus Köln, “quoted”"
     assert texts["utf8-bom.md"] == "café"
     assert texts["cp1252.txt"] == "“smart quotes” and café"
@@ -81,7 +85,7 @@ def test_text_encodings(capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny
     assert f"jv4: note: {folder}/cp1252.txt: not UTF-8: read as Windows-1252" in err
     assert f"jv4: note: {folder}/stray.txt: 1 byte(s) that are not UTF-8 replaced" in err
     code, out, err = index(capsys, tmp_path / "store", tiny_checkpoint, folder)  # unchanged: no notes again
-    assert "jv4: note" not in err and _summary_counts(out) == (0, 5, 1)
+    assert "jv4: note" not in err and _summary_counts(out) == (0, 6, 2)
 
 
 def test_an_unchanged_file_is_not_read_again(
@@ -147,15 +151,19 @@ def test_exclude_leaves_out_names_and_paths(
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_text(f"text of {rel}")
     store = tmp_path / "store"
-    extra = ("--exclude", "node_modules", "--exclude", "docs/drafts", "--exclude", "*.log.txt")
-    code, out, _ = index(capsys, store, tiny_checkpoint, folder, extra=extra)
-    assert code == 0
+    extra = ("--exclude", "node_modules/", "--exclude", "docs/drafts", "--exclude", "*.log.txt", "--exclude", "x*")
+    code, out, err = index(capsys, store, tiny_checkpoint, folder, extra=extra)
+    assert code == 0 and "jv4: note: --exclude 'x*' matched nothing" in err
+    assert "3 file(s) or folder(s) excluded" in out
     with MultiVectorCollection(str(store), create=False) as col:
         stored = sorted(Path(p.metadata["path"]).relative_to(folder).as_posix() for p in col.scroll())
     assert stored == ["README.md", "docs/guide.md"]
     code, out, _ = index(capsys, store, tiny_checkpoint, folder, extra=("--exclude", "docs", "--prune"))
     assert code == 0 and "1 item(s) of 1 file(s) that are gone pruned" in out  # excluded now: pruned
     assert "holds 3 item(s)" in out  # README.md, node_modules/pkg/README.md, notes.log.txt
+    code, _, err = index(capsys, tmp_path / "other", tiny_checkpoint, folder / "README.md", extra=("--exclude", "*.md"))
+    assert code == 1 and "(1 file(s) or folder(s) excluded by --exclude)" in err  # a named file too
+    assert not (tmp_path / "other").exists()
 
 
 def test_prune_keeps_files_that_fail_to_load(
@@ -226,3 +234,19 @@ def test_a_run_that_writes_nothing_creates_no_collection(
     (folder / "note.md").write_text("now there is something")  # the first file with items creates it
     code, out, err = index(capsys, store, tiny_checkpoint, folder)
     assert code == 1 and "jv4: loading" in err and "holds 1 item(s)" in out
+
+
+def test_items_of_an_older_reader_are_read_again_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = pytest.importorskip("jv4_integrations.cli.sources")
+    stored = pytest.importorskip("jv4_integrations.cli.stored")
+    store = tmp_path / "store"
+    with monkeypatch.context() as old:  # what an earlier version of the reader wrote
+        old.setattr(sources, "READER_VERSION", 1)
+        old.setattr(stored, "READER_VERSION", 1)
+        assert index(capsys, store, tiny_checkpoint, EXAMPLES)[0] == 0
+    code, out, _ = index(capsys, store, tiny_checkpoint, EXAMPLES)
+    assert code == 0 and _summary_counts(out) == (8, 0, 0)  # read and written again, in place
+    code, out, _ = index(capsys, store, tiny_checkpoint, EXAMPLES)
+    assert code == 0 and _summary_counts(out) == (0, 8, 0) and "holds 9 item(s)" in out

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from jv4_integrations.cli import sources
 from jv4_integrations.cli.chunking import chunk_text
 from jv4_integrations.cli.sources import load_file
 from jv4_integrations.cli.walk import iter_files
@@ -89,8 +91,15 @@ def test_pdf_pages_are_rendered_with_their_text_layer() -> None:
     source = load_file(EXAMPLES / "spec-sheet.pdf")
     assert source.failure is None and [i.metadata["page"] for i in source.items] == [1, 2]
     page = source.items[0]
-    assert isinstance(page.content, Image.Image) and page.content.mode == "RGB"
-    assert 500_000 < page.content.width * page.content.height <= 602_112 * 1.01
+    assert isinstance(page.content, bytes)  # the rendered page as PNG: lossless, and small in memory
+    image = Image.open(io.BytesIO(page.content))
+    assert image.mode == "RGB" and 500_000 < image.width * image.height <= 602_112 * 1.01
+    pdfium = pytest.importorskip("pypdfium2")
+    rendered = pdfium.PdfDocument(str(EXAMPLES / "spec-sheet.pdf"))[0]
+    width, height = rendered.get_size()
+    scale = min(sources.PDF_MAX_SCALE, (sources.PDF_TARGET_PIXELS / (width * height)) ** 0.5)  # as the reader does
+    again = rendered.render(scale=scale).to_pil().convert("RGB")
+    assert again.size == image.size and np.array_equal(np.asarray(again), np.asarray(image))
     assert "Motor: 250 W rear hub motor" in page.text
     assert page.item_id.endswith("spec-sheet.pdf#page=1") and page.metadata["pages"] == 2
 
