@@ -94,7 +94,6 @@ class _Target:
         self.args = args
         self.name = name
         self.progress: Any = make_progress(0, disabled=True)  # the run's bar, once it starts
-        self.existed = existing is not None
         self.collection: MultiVectorCollection | None = (
             open_collection(args, create=False) if existing is not None else None
         )

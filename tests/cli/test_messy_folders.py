@@ -250,3 +250,30 @@ def test_items_of_an_older_reader_are_read_again_once(
     assert code == 0 and _summary_counts(out) == (8, 0, 0)  # read and written again, in place
     code, out, _ = index(capsys, store, tiny_checkpoint, EXAMPLES)
     assert code == 0 and _summary_counts(out) == (0, 8, 0) and "holds 9 item(s)" in out
+
+
+def test_an_item_the_encoder_refuses_skips_only_its_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    indexing = pytest.importorskip("jv4_integrations.cli.indexing")
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "a.txt").write_text("first note")
+    Image.new("RGB", (40, 40), "red").save(folder / "b.png")
+    (folder / "c.txt").write_text("second note")
+    real = indexing.load_file
+
+    def changed_under_us(path: Path, **kwargs: Any) -> Any:  # as if b.png was replaced after it was read
+        source = real(path, **kwargs)
+        if path.name == "b.png":
+            source.items[0].content = Image.new("RGB", (10, 3000))
+        return source
+
+    monkeypatch.setattr(indexing, "load_file", changed_under_us)
+    store = tmp_path / "store"
+    code, out, err = index(capsys, store, tiny_checkpoint, folder)
+    assert code == 1 and f"skipped {folder}/b.png: aspect ratio 300:1" in err
+    assert _summary_counts(out) == (2, 0, 1) and "holds 2 item(s)" in out
+    assert set(_texts(store)) == {"a.txt", "c.txt"}
