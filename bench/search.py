@@ -68,7 +68,7 @@ READING = (
     "engine's hybrid recall separates HNSW approximation from the limit of the data itself. Rows labelled "
     "'edge, N topics' repeat the largest size with another number of topics (fewer near neighbours per "
     "topic). Rows 'K1=… K2=…' are the three-stage hybrid (`rerank_candidates=K2`) on a collection whose "
-    "multi-vector is also stored quantized: MaxSim on the quantized copy keeps K2 of the K1 dense candidates, and "
+    "multi-vector is also stored quantized or pooled: MaxSim on that copy keeps K2 of the K1 candidates, and "
     "only those get the exact MaxSim; its recall cannot exceed that of the K1 dense candidates (last column). "
     "'p50 range' is the lowest and highest p50 of the interleaved timing passes. "
     "'score ratio' is the sum of the exact MaxSim scores of hybrid's top-10 "
@@ -358,16 +358,18 @@ def run_size(
     truth: tuple[np.ndarray, ...] | None = None
     kept_dense = np.empty((0, args.dense_dim), np.float32)
     variants: list[str | None] = [None] if "edge" in args.parts or not main else []
-    variants += list(args.quantized) if main and "quantized" in args.parts else []
+    variants += middle_stages(args) if main and "quantized" in args.parts else []
     sweep = tuple(k for k in args.k_sweep if k != args.k)
     stages = tuple((int(st.split(":")[0]), int(st.split(":")[1])) for st in args.stages)
     for quant in variants:
-        vlabel = label if quant is None else f"{label}, {quant} multi-vector"
+        vlabel = variant_label(label, quant, args)
+        pooled = quant == "pooled"
         schema = CollectionSchema(
             dense_size=args.dense_dim,
             multivector_datatype=args.datatype,
-            multivector_quantization=quant,  # type: ignore[arg-type]
+            multivector_quantization=None if pooled else quant,  # type: ignore[arg-type]
             prefetch_vector=args.prefetch,
+            pooled_tokens=args.pooled_tokens if pooled else None,
         )
         store = tmp / f"edge-{n}-{quant}"
         col = MultiVectorCollection.open(store, "bench", schema=schema)
@@ -396,11 +398,15 @@ def run_size(
             {
                 "backend": vlabel,
                 "points": n,
-                "datatype": args.datatype if quant is None else f"{args.datatype} + {quant} quantized copy",
+                "datatype": args.datatype
+                if quant is None
+                else f"{args.datatype} + pooled copy ({args.pooled_tokens} tokens)"
+                if pooled
+                else f"{args.datatype} + {quant} quantized copy",
                 "ingest": n / seconds,
                 "build": build,
                 "bytes": dir_bytes(segments) / n,
-                "quantized": quantized_bytes(segments) / n if quant is not None else None,
+                "quantized": quantized_bytes(segments) / n if quant is not None and not pooled else None,
             }
         )
         shutil.rmtree(store, ignore_errors=True)
@@ -521,6 +527,20 @@ def tables(rows: list[dict[str, Any]], ingest_rows: list[dict[str, Any]], storag
 TARGET_MS, TARGET_RECALL = 5.0, 0.95
 
 
+def middle_stages(args: argparse.Namespace) -> list[str]:
+    """The three-stage variants of a run: each ``--quantized`` copy, and ``pooled`` with ``--pooled-tokens``."""
+    return list(args.quantized) + (["pooled"] if args.pooled_tokens else [])
+
+
+def variant_label(label: str, variant: str | None, args: argparse.Namespace) -> str:
+    """The backend label of a row set: the plain collection, a quantized copy, or a pooled copy."""
+    if variant is None:
+        return label
+    if variant == "pooled":
+        return f"{label}, pooled {args.pooled_tokens} tokens"
+    return f"{label}, {variant} multi-vector"
+
+
 def _config(r: dict[str, Any]) -> str:
     return f"{r['mode']} ({r['backend']})"
 
@@ -551,8 +571,9 @@ def findings(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
             line += f"; exact MaxSim p50 {exact['p50']:.1f} ms ({exact['p50'] / hybrid['p50']:.0f}x hybrid)"
         out.append(line + ".")
     # the middle stage against the plain rerank of the same K1 dense candidates (same collection, same passes)
-    for q in args.quantized:
-        backend = f"edge, {q} multi-vector"
+    for q in middle_stages(args):
+        backend = variant_label("edge", q, args)
+        stage = f"pooled, {args.pooled_tokens} tokens" if q == "pooled" else q
         for n in sorted({r["points"] for r in rows if r["backend"] == backend}):
             by_mode = {r["mode"]: r for r in rows if r["backend"] == backend and r["points"] == n}
             parts = []
@@ -566,13 +587,14 @@ def findings(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 )
             if parts:
                 out.append(
-                    f"- {n:,} points, three-stage ({q} middle stage) vs two-stage hybrid with the same K1, same "
+                    f"- {n:,} points, three-stage ({stage} middle stage) vs two-stage hybrid with the same K1, same "
                     "collection: " + "; ".join(parts) + "."
                 )
     # both targets at once, on the benchmark's own data (not the extra-topics variant)
     for n in sorted({r["points"] for r in rows}):
+        labels = {"edge", *(variant_label("edge", q, args) for q in middle_stages(args))}
         cands = [r for r in rows if r["points"] == n and r["mode"].startswith("hybrid") and r["recall"] is not None
-                 and r["backend"] in {"edge", *(f"edge, {q} multi-vector" for q in args.quantized)}]  # fmt: skip
+                 and r["backend"] in labels]  # fmt: skip
         if not cands:
             continue
         both = [r for r in cands if r["p50"] <= TARGET_MS and r["recall"] >= TARGET_RECALL]
@@ -642,6 +664,14 @@ def main() -> None:
         help="also run each size (edge) with the multi-vector quantized so, for the three-stage hybrid",
     )
     parser.add_argument(
+        "--pooled-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also run each size (edge) with a pooled copy of N tokens (CollectionSchema.pooled_tokens) for the "
+        "three-stage hybrid (part 'quantized')",
+    )
+    parser.add_argument(
         "--stages",
         nargs="*",
         default=["300:50", "500:50", "500:100", "1000:100"],
@@ -666,7 +696,9 @@ def main() -> None:
         args.local_max, args.topics, args.extra_topics = 2_000, 50, []
     # the main section comes from one full run; a mean-prefetch run has its own section and may be partial
     heading = "## Search (bench/search.py)"
-    if args.prefetch == "mean":
+    if args.pooled_tokens:
+        heading = "## Search with a pooled middle stage (bench/search.py --pooled-tokens)"
+    elif args.prefetch == "mean":
         heading = "## Search with the mean-token prefetch (bench/search.py --prefetch mean)"
     elif args.write_docs and set(args.parts) != set(PARTS):
         parser.error("--write-docs needs every part (a docs section comes from one full run)")
@@ -711,9 +743,15 @@ def main() -> None:
             else "dense vector"
         )
         + ", then exact MaxSim rerank, limit 10. Three-stage hybrid (rows 'K1=… K2=…', on a collection with a "
-        f"{'/'.join(args.quantized) or 'quantized'} copy of the multi-vectors: {stages}) = dense prefetch of K1, "
-        "MaxSim on the quantized copy keeps K2, exact MaxSim on the originals ranks those. "
-        "Latency = one `search_by_vector` call (our layer included), "
+        f"{'/'.join(middle_stages(args)) or 'quantized'} copy of the multi-vectors: {stages}) = prefetch of K1, "
+        "MaxSim on the copy keeps K2, exact MaxSim on the originals ranks those"
+        + (
+            f" (the pooled copy: each item's tokens pooled to {args.pooled_tokens} by k-means, "
+            "`CollectionSchema(pooled_tokens=...)`). "
+            if args.pooled_tokens
+            else ". "
+        )
+        + "Latency = one `search_by_vector` call (our layer included), "
         "sequential queries; recall@10 against an exact MaxSim computed in numpy over every point.\n\n"
         + READING
         + "\n\n"

@@ -41,6 +41,7 @@ from .walk import iter_files
 
 if TYPE_CHECKING:
     from ..core.encoder import JV4Encoder
+    from ..core.inputs import ImageLimits
     from ..qdrant import MultiVectorCollection
 
 #: The Matryoshka sizes of the published model.
@@ -62,6 +63,15 @@ class IndexStats:
     pruned_items: int = 0
     failures: list[SourceFailure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def image_limits(args: argparse.Namespace) -> ImageLimits | None:
+    """``--max-image-pixels``, as the limits images are read with (``None``: the defaults)."""
+    if args.max_image_pixels is None:
+        return None
+    from ..core.inputs import ImageLimits
+
+    return ImageLimits(max_image_pixels=args.max_image_pixels)
 
 
 def _check_index_options(args: argparse.Namespace, existing: Existing | None) -> bool:
@@ -135,6 +145,7 @@ class _Writer:
         self.size = args.batch_size
         self.stats = stats
         self.progress = target.progress
+        self.limits = image_limits(args)
         self.pending: list[SourceFile] = []
 
     def add(self, source: SourceFile) -> None:
@@ -153,13 +164,13 @@ class _Writer:
             batch = [item for item in batch if item.doc_id not in failed]
             try:
                 if batch:
-                    write(collection, encoder, batch, dim)
+                    write(collection, encoder, batch, dim, self.limits)
             except InputError as exc:  # e.g. an image the file reader let through: only its file is skipped
                 for problem in exc.problems:
                     failed.setdefault(batch[problem.index].doc_id, problem.reason)
                 batch = [item for item in batch if item.doc_id not in failed]
                 if batch:
-                    write(collection, encoder, batch, dim)
+                    write(collection, encoder, batch, dim, self.limits)
             self.stats.items += len(batch)
             self.progress.set_postfix(items=self.stats.items, refresh=False)
         for source in self.pending:  # only after its items are written: an interruption loses nothing
@@ -180,6 +191,8 @@ def run_index(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.chunk_chars is not None and args.chunk_chars < 1:
         raise UsageError(f"--chunk-chars must be >= 1, got {args.chunk_chars}")
+    if args.max_image_pixels is not None and args.max_image_pixels < 1:
+        raise UsageError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
     check_device(args.device)
     require_store(args)
     start = time.perf_counter()
@@ -265,7 +278,7 @@ def _index_one(
         progress.update(1)
         return
     chars = args.chunk_chars or stored.chunk_chars or default_chars
-    source = load_file(entry, chunk_chars=chars, sha256=sha)
+    source = load_file(entry, chunk_chars=chars, sha256=sha, image_limits=writer.limits)
     if source.failure is not None:
         stats.failures.append(source.failure)
     elif not source.items:  # an emptied text file: its old items must not stay searchable

@@ -111,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     index.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="images with more pixels are skipped as decompression bombs before they are decoded "
+        "(default 89,478,485, PIL's guard; raise it for very large scans)",
+    )
+    index.add_argument(
         "--exclude",
         action="append",
         metavar="GLOB",

@@ -11,11 +11,14 @@ import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._optional import require
 from ..errors import InputError, MissingDependencyError
 from .chunking import chunk_text
+
+if TYPE_CHECKING:
+    from ..core.inputs import ImageLimits
 
 logger = logging.getLogger(__name__)
 
@@ -164,13 +167,16 @@ def _text_items(path: Path, base: dict[str, Any], chunk_chars: int, notes: list[
     ]
 
 
-def _image_items(path: Path, base: dict[str, Any]) -> list[SourceItem]:
+def _image_items(path: Path, base: dict[str, Any], limits: ImageLimits | None) -> list[SourceItem]:
     from ..core.inputs import prepare_items
 
     try:
-        image = prepare_items([path])[0].images[0]
+        image = prepare_items([path], limits=limits)[0].images[0]
     except InputError as exc:
-        raise ValueError(exc.problems[0].reason) from None
+        reason = exc.problems[0].reason
+        if "max_image_pixels" in reason:
+            reason += "; jv4 index --max-image-pixels N raises it"
+        raise ValueError(reason) from None
     doc = str(path.resolve())
     meta = {**base, "kind": "image", "width": image.width, "height": image.height}
     # the encoder decodes the file again when its batch is written: a folder of large scans is not
@@ -231,13 +237,16 @@ def _pdf_items(path: Path, base: dict[str, Any]) -> list[SourceItem]:
     return items
 
 
-def load_file(path: Path, *, chunk_chars: int = 1500, sha256: str | None = None) -> SourceFile:
+def load_file(
+    path: Path, *, chunk_chars: int = 1500, sha256: str | None = None, image_limits: ImageLimits | None = None
+) -> SourceFile:
     """Read one file into items, or a failure with its reason (never raises for a bad file).
 
     Args:
         path: the file.
         chunk_chars: longest text chunk, in characters.
         sha256: the file's hash, when the caller computed it already.
+        image_limits: the limits images are checked with (the encoder's defaults when ``None``).
 
     Returns:
         The file's items and hash, or its failure.
@@ -256,7 +265,7 @@ def load_file(path: Path, *, chunk_chars: int = 1500, sha256: str | None = None)
         elif size == 0:
             raise ValueError("empty file (0 bytes)")
         elif suffix in IMAGE_SUFFIXES:
-            items = _image_items(path, base)
+            items = _image_items(path, base, image_limits)
         elif suffix in PDF_SUFFIXES:
             items = _pdf_items(path, base)
         else:

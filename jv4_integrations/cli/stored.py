@@ -12,6 +12,7 @@ from .sources import MISSING, READER_VERSION, TEXT_SUFFIXES, SourceFailure, Sour
 
 if TYPE_CHECKING:
     from ..core.encoder import JV4Encoder
+    from ..core.inputs import ImageLimits
     from ..qdrant import MultiVectorCollection
 
 #: ``--chunk-chars`` of collections indexed before it was recorded in each text item.
@@ -109,9 +110,17 @@ def recorded_chunk_chars(collection: MultiVectorCollection) -> int | None:
     return None
 
 
-def write(collection: MultiVectorCollection, encoder: JV4Encoder, batch: list[SourceItem], dim: int) -> None:
+def write(
+    collection: MultiVectorCollection,
+    encoder: JV4Encoder,
+    batch: list[SourceItem],
+    dim: int,
+    image_limits: ImageLimits | None = None,
+) -> None:
     """Encode a batch once (dense + multi-vector) and upsert it with its payload."""
-    result = encoder.encode_documents([i.content for i in batch], output="both", truncate_dim=dim, task=collection.task)
+    result = encoder.encode_documents(
+        [i.content for i in batch], output="both", truncate_dim=dim, task=collection.task, image_limits=image_limits
+    )
     assert result.dense is not None and result.multivector is not None
     collection.add_embeddings(
         result.dense,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError, InputProblem
-from ..scoring import mean_token
+from ..scoring import mean_token, pool_tokens
 from .ids import content_item_id, normalize_item_id, point_id, text_item_id, vectors_item_id
 from .payload import MODALITIES, build_payload, clean_metadata
 from .record import value_type
@@ -352,7 +352,8 @@ def vectors_to_points(
         except ValueError as exc:
             problems.append(InputProblem(where, str(exc)))
             continue
-        points.append(PointData(point_id(item_id), d, mv, payload, mean))
+        pooled = pool_tokens(mv, schema.pooled_tokens) if schema.pooled_tokens is not None else None
+        points.append(PointData(point_id(item_id), d, mv, payload, mean, pooled))
     if problems:
         raise InputError(problems, what="item")
     return points

@@ -46,6 +46,8 @@ class ModelRecord:
         dense_name / multivector_name: the vector names.
         payload_schema: version of the payload layout (:data:`~.payload.PAYLOAD_SCHEMA_VERSION`).
         library_version: the jv4-integrations version that created the collection.
+        pooled_tokens / pooled_name: the pooled multi-vector of the hybrid middle stage
+            (``CollectionSchema.pooled_tokens``; ``None``: none).
     """
 
     model: str | None
@@ -56,6 +58,8 @@ class ModelRecord:
     multivector_name: str
     payload_schema: int
     library_version: str = __version__
+    pooled_tokens: int | None = None
+    pooled_name: str | None = None
 
     def to_metadata(self) -> dict[str, Any]:
         """The collection-metadata entry holding this record."""
@@ -79,9 +83,15 @@ def parse_record(metadata: Mapping[str, Any] | None) -> ModelRecord | None:
             multivector_name=str(raw["multivector_name"]),
             payload_schema=int(raw.get("payload_schema", 1)),
             library_version=str(raw.get("library_version", "")),
+            pooled_tokens=_optional_int(raw.get("pooled_tokens")),
+            pooled_name=str(raw["pooled_name"]) if raw.get("pooled_name") else None,
         )
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _optional_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def value_type(value: Any) -> str:

@@ -23,6 +23,7 @@ __all__ = [
     "RawPoint",
     "SearchHit",
     "StoredPoint",
+    "uses_pooled_stage",
     "uses_quantized_stage",
 ]
 
@@ -42,6 +43,8 @@ class PointData:
         payload: the payload (see :mod:`~.payload`).
         mean: ``(multivector_size,)`` float32, the normalised mean token, on collections with
             ``prefetch_vector="mean"`` (else ``None``).
+        pooled: ``(<= pooled_tokens, multivector_size)`` float32, the pooled tokens, on collections
+            with ``pooled_tokens`` (else ``None``).
     """
 
     id: str
@@ -49,12 +52,15 @@ class PointData:
     multivector: np.ndarray
     payload: dict[str, Any]
     mean: np.ndarray | None = None
+    pooled: np.ndarray | None = None
 
     def named_vectors(self, schema: CollectionSchema) -> dict[str, list[Any]]:
         """The point's vectors by name, as lists (what both engines take fastest)."""
         out = {schema.dense_name: self.dense.tolist(), schema.multivector_name: self.multivector.tolist()}
         if self.mean is not None:
             out[schema.mean_name] = self.mean.tolist()
+        if self.pooled is not None:
+            out[schema.pooled_name] = self.pooled.tolist()
         return out
 
 
@@ -95,6 +101,23 @@ class QueryPlan:
     def prefetch_query(self) -> np.ndarray | None:
         """The vector the hybrid prefetch searches with: :attr:`prefetch` when set, else :attr:`dense`."""
         return self.prefetch if self.prefetch is not None else self.dense
+
+
+def uses_pooled_stage(plan: QueryPlan, schema: CollectionSchema) -> bool:
+    """Whether a hybrid search runs the pooled middle stage: MaxSim on the pooled tokens of the
+    prefetched candidates keeps the best ``plan.rerank_candidates`` for the exact rerank.
+
+    It runs in hybrid mode with ``rerank_candidates`` below ``prefetch_limit`` on collections with
+    ``pooled_tokens``, on the engines that run prefetch chains (the embedded engine, a server); it
+    takes precedence over the quantized stage. qdrant-client local mode reranks every candidate
+    exactly on the client.
+    """
+    return (
+        plan.mode == "hybrid"
+        and plan.rerank_candidates is not None
+        and plan.rerank_candidates < plan.prefetch_limit
+        and schema.pooled_tokens is not None
+    )
 
 
 def uses_quantized_stage(plan: QueryPlan, schema: CollectionSchema) -> bool:

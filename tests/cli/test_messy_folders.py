@@ -277,3 +277,20 @@ def test_an_item_the_encoder_refuses_skips_only_its_file(
     assert code == 1 and f"skipped {folder}/b.png: aspect ratio 300:1" in err
     assert _summary_counts(out) == (2, 0, 1) and "holds 2 item(s)" in out
     assert set(_texts(store)) == {"a.txt", "c.txt"}
+
+
+def test_max_image_pixels_is_the_decompression_guard(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    Image.new("RGB", (200, 200), "blue").save(folder / "scan.png")
+    store = tmp_path / "store"
+    code, out, err = index(capsys, store, tiny_checkpoint, folder, extra=("--max-image-pixels", "10000"))
+    assert code == 1 and "exceeds max_image_pixels=10000" in err and "--max-image-pixels N raises it" in err
+    code, out, err = index(capsys, store, tiny_checkpoint, folder, extra=("--max-image-pixels", "40000"))
+    assert code == 0 and "1 new or changed" in out, err
+    code, _, err = index(capsys, store, tiny_checkpoint, folder, extra=("--max-image-pixels", "0"))
+    assert code == 2 and "--max-image-pixels must be >= 1" in err

@@ -15,7 +15,7 @@ from ..._optional import require
 from ...scoring import maxsim
 from ..payload import DOC_ID
 from ..schema import CollectionSchema, ReportedSchema, VectorSpec
-from ..types import PointData, QueryPlan, RawPoint, uses_quantized_stage
+from ..types import PointData, QueryPlan, RawPoint, uses_pooled_stage, uses_quantized_stage
 
 __all__ = [
     "create_kwargs",
@@ -64,6 +64,14 @@ def create_kwargs(schema: CollectionSchema, metadata: Mapping[str, Any], *, remo
     vectors = {schema.dense_name: dense, schema.multivector_name: multi}
     if schema.prefetch_vector == "mean":
         vectors[schema.mean_name] = m.VectorParams(size=schema.multivector_size, distance=m.Distance.COSINE)
+    if schema.pooled_tokens is not None:
+        vectors[schema.pooled_name] = m.VectorParams(
+            size=schema.multivector_size,
+            distance=m.Distance.COSINE,
+            multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
+            hnsw_config=m.HnswConfigDiff(m=0),
+            datatype=m.Datatype.FLOAT16,
+        )
     kwargs: dict[str, Any] = {
         "vectors_config": vectors,
         "on_disk_payload": schema.on_disk_payload,
@@ -200,7 +208,16 @@ def query_requests(plans: Sequence[QueryPlan], schema: CollectionSchema, *, loca
             )
         else:
             prefetch = m.Prefetch(**_first_stage(m, plan, schema, local), filter=plan.filter)
-            if uses_quantized_stage(plan, schema):  # (local mode reranked on the client above)
+            if uses_pooled_stage(plan, schema):  # (local mode reranked on the client above)
+                # middle stage: MaxSim on the pooled tokens keeps rerank_candidates
+                prefetch = m.Prefetch(
+                    prefetch=prefetch,
+                    query=_vec(plan.multivector),
+                    using=schema.pooled_name,
+                    limit=plan.rerank_candidates,
+                    filter=plan.filter,
+                )
+            elif uses_quantized_stage(plan, schema):
                 # middle stage: MaxSim on the quantized multi-vectors, no rescoring, keeps rerank_candidates
                 prefetch = m.Prefetch(
                     prefetch=prefetch,

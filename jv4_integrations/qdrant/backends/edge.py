@@ -30,7 +30,7 @@ from ...errors import JV4Error, StoreError
 from ..filters import to_edge_filter
 from ..payload import DOC_ID
 from ..schema import CollectionSchema, ReportedSchema, ShardKey, VectorSpec
-from ..types import PointData, QueryPlan, RawPoint, uses_quantized_stage
+from ..types import PointData, QueryPlan, RawPoint, uses_pooled_stage, uses_quantized_stage
 
 __all__ = ["OPTIMIZE_AFTER", "EdgeBackend", "collection_dir"]
 
@@ -111,6 +111,14 @@ def _edge_config(schema: CollectionSchema) -> Any:
     if schema.prefetch_vector == "mean":
         vectors[schema.mean_name] = edge.EdgeVectorParams(
             size=schema.multivector_size, distance=edge.Distance.Cosine, hnsw_config=_hnsw(edge, 16)
+        )
+    if schema.pooled_tokens is not None:
+        vectors[schema.pooled_name] = edge.EdgeVectorParams(
+            size=schema.multivector_size,
+            distance=edge.Distance.Cosine,
+            multivector_config=edge.MultiVectorConfig(edge.MultiVectorComparator.MaxSim),
+            datatype=edge.VectorStorageDatatype.Float16,
+            hnsw_config=_hnsw(edge, 0),
         )
     return edge.EdgeConfig(
         vectors=vectors,
@@ -396,7 +404,15 @@ class EdgeBackend:
             filter=flt,
             params=dense_params,
         )
-        if uses_quantized_stage(plan, s):
+        if uses_pooled_stage(plan, s):
+            # middle stage: MaxSim on the pooled tokens keeps rerank_candidates
+            prefetch = edge.Prefetch(
+                limit=plan.rerank_candidates,
+                query=edge.Query.Nearest(plan.multivector, using=s.pooled_name),
+                prefetches=[prefetch],
+                filter=flt,
+            )
+        elif uses_quantized_stage(plan, s):
             # middle stage: MaxSim on the quantized multi-vectors, no rescoring, keeps rerank_candidates
             prefetch = edge.Prefetch(
                 limit=plan.rerank_candidates,

@@ -61,6 +61,8 @@ def open_flow(ctx: Context, schema: CollectionSchema | None, create: bool, locat
             dense_name=schema.dense_name,
             multivector_name=schema.multivector_name,
             payload_schema=PAYLOAD_SCHEMA_VERSION,
+            pooled_tokens=schema.pooled_tokens,
+            pooled_name=schema.pooled_name if schema.pooled_tokens is not None else None,
         )
         yield call("create", schema, created.to_metadata())
         ctx.record, ctx.fields = created, {}
@@ -75,10 +77,25 @@ def open_flow(ctx: Context, schema: CollectionSchema | None, create: bool, locat
                     reported,
                     dense_name=record.dense_name if record else None,
                     multivector_name=record.multivector_name if record else None,
+                    pooled_name=record.pooled_name if record else None,
+                    pooled_tokens=record.pooled_tokens if record else None,
                 )
             except ValueError as exc:
                 raise SchemaMismatchError(ctx.name, [str(exc)]) from None
         diffs = schema_differences(schema, reported) + _encoder_differences(ctx, schema)
+        if (
+            record is not None
+            and schema.pooled_tokens is not None
+            and record.pooled_tokens
+            not in (
+                None,
+                schema.pooled_tokens,
+            )
+        ):
+            diffs.append(
+                f"pooled_tokens: the collection pools to {record.pooled_tokens} tokens, requested "
+                f"{schema.pooled_tokens}"
+            )
         if record is not None and record.task and ctx.task and record.task != ctx.task:
             diffs.append(f"task: the collection was written with task {record.task!r}, requested {ctx.task!r}")
         if diffs:
