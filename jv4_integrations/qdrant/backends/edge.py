@@ -84,6 +84,11 @@ def _hnsw(edge: Any, m: int) -> Any:
     return edge.HnswIndexConfig(m=m, ef_construct=_HNSW_EF_CONSTRUCT, full_scan_threshold=_FULL_SCAN_THRESHOLD_KB)
 
 
+def _as_list(vector: Any) -> Any:
+    """A query vector as the nested lists the binding converts fastest."""
+    return vector.tolist() if hasattr(vector, "tolist") else vector
+
+
 def _edge_config(schema: CollectionSchema) -> Any:
     edge = _edge()
     datatypes = {
@@ -383,7 +388,7 @@ class EdgeBackend:
         if plan.mode == "dense":
             return edge.QueryRequest(
                 limit=plan.limit,
-                query=edge.Query.Nearest(plan.dense, using=s.dense_name),
+                query=edge.Query.Nearest(_as_list(plan.dense), using=s.dense_name),
                 filter=flt,
                 params=dense_params,
                 with_payload=True,
@@ -392,15 +397,16 @@ class EdgeBackend:
         if plan.mode == "multivector":
             return edge.QueryRequest(
                 limit=plan.limit,
-                query=edge.Query.Nearest(plan.multivector, using=s.multivector_name),
+                query=edge.Query.Nearest(_as_list(plan.multivector), using=s.multivector_name),
                 filter=flt,
                 params=edge.SearchParams(exact=True),
                 with_payload=True,
                 score_threshold=plan.score_threshold,
             )
+        tokens = _as_list(plan.multivector)  # once: the binding reads a list about 4x faster than an array
         prefetch = edge.Prefetch(
             limit=plan.prefetch_limit,
-            query=edge.Query.Nearest(plan.prefetch_query, using=s.prefetch_name),
+            query=edge.Query.Nearest(_as_list(plan.prefetch_query), using=s.prefetch_name),
             filter=flt,
             params=dense_params,
         )
@@ -408,7 +414,7 @@ class EdgeBackend:
             # middle stage: MaxSim on the pooled tokens keeps rerank_candidates
             prefetch = edge.Prefetch(
                 limit=plan.rerank_candidates,
-                query=edge.Query.Nearest(plan.multivector, using=s.pooled_name),
+                query=edge.Query.Nearest(tokens, using=s.pooled_name),
                 prefetches=[prefetch],
                 filter=flt,
             )
@@ -416,14 +422,14 @@ class EdgeBackend:
             # middle stage: MaxSim on the quantized multi-vectors, no rescoring, keeps rerank_candidates
             prefetch = edge.Prefetch(
                 limit=plan.rerank_candidates,
-                query=edge.Query.Nearest(plan.multivector, using=s.multivector_name),
+                query=edge.Query.Nearest(tokens, using=s.multivector_name),
                 prefetches=[prefetch],
                 filter=flt,
                 params=edge.SearchParams(quantization=edge.QuantizationSearchParams(ignore=False, rescore=False)),
             )
         return edge.QueryRequest(
             limit=plan.limit,
-            query=edge.Query.Nearest(plan.multivector, using=s.multivector_name),
+            query=edge.Query.Nearest(tokens, using=s.multivector_name),
             prefetches=[prefetch],
             filter=flt,
             # the rerank is exact: on a quantized multi-vector the engine would otherwise rank the
