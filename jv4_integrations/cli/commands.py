@@ -47,6 +47,7 @@ class Existing:
     dense_size: int
     prefetch: str
     metadata_keys: tuple[str, ...]
+    pooled_tokens: int | None = None
 
 
 def existing_collection(args: argparse.Namespace) -> Existing | None:
@@ -62,6 +63,7 @@ def existing_collection(args: argparse.Namespace) -> Existing | None:
         dense_size=info.schema.dense_size,
         prefetch=info.schema.prefetch_vector,
         metadata_keys=tuple(sorted(info.metadata_fields)),
+        pooled_tokens=info.schema.pooled_tokens,
     )
 
 
@@ -219,6 +221,18 @@ def run_search(args: argparse.Namespace) -> int:
         raise UsageError("the query is empty")
     if args.limit < 1:
         raise UsageError(f"-k must be >= 1, got {args.limit}")
+    prefetch_limit = args.prefetch_limit
+    if prefetch_limit is not None and prefetch_limit < args.limit:
+        raise UsageError(f"--prefetch-limit {prefetch_limit} must be >= -k {args.limit}")
+    if args.rerank_candidates is not None:
+        from ..qdrant.collection_base import DEFAULT_PREFETCH_LIMIT
+
+        upper = prefetch_limit if prefetch_limit is not None else max(DEFAULT_PREFETCH_LIMIT, args.limit)
+        if not args.limit <= args.rerank_candidates <= upper:
+            raise UsageError(
+                f"--rerank-candidates {args.rerank_candidates} must be between -k {args.limit} and the prefetch "
+                f"limit {upper} (--prefetch-limit)"
+            )
     if args.image is not None:
         _check_image(Path(args.image))
     filters = _parse_filters(args.filter)
@@ -243,7 +257,14 @@ def run_search(args: argparse.Namespace) -> int:
         image = Path(args.image)
         query = Mixed(args.query, [image]) if args.query is not None else image
     with open_collection(args, encoder=encoder, create=False) as collection:
-        hits = collection.search(query, mode=args.mode, limit=args.limit, filter=_search_filter(filters))
+        hits = collection.search(
+            query,
+            mode=args.mode,
+            limit=args.limit,
+            prefetch_limit=prefetch_limit,
+            rerank_candidates=args.rerank_candidates,
+            filter=_search_filter(filters),
+        )
     print_hits(hits, as_json=args.json)
     return 0
 

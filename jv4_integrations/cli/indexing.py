@@ -90,6 +90,11 @@ def _check_index_options(args: argparse.Namespace, existing: Existing | None) ->
             f"{where} holds dense vectors of size {existing.dense_size}; --dim {args.dim} needs a new collection "
             "(--collection NAME)"
         )
+    if args.pooled_tokens is not None and args.pooled_tokens != existing.pooled_tokens:
+        held = f"pools to {existing.pooled_tokens} tokens" if existing.pooled_tokens else "has no pooled copy"
+        raise UsageError(
+            f"{where} {held}; --pooled-tokens {args.pooled_tokens} needs a new collection (--collection NAME)"
+        )
     if args.task is not None and existing.task not in (None, args.task):
         raise UsageError(f"{where} was indexed with --task {existing.task}, not {args.task}")
     return check_model_option(args, existing, "indexing")
@@ -127,7 +132,9 @@ class _Target:
             dim = self.args.dim if self.args.dim is not None else enc.dim
             if dim not in enc.dims:
                 raise UsageError(f"--dim {dim} is not a size of {self.name}; choose one of {list(enc.dims)}")
-            schema = CollectionSchema(dense_size=dim, prefetch_vector=self.args.prefetch or "dense")
+            schema = CollectionSchema(
+                dense_size=dim, prefetch_vector=self.args.prefetch or "dense", pooled_tokens=self.args.pooled_tokens
+            )
             self.collection = open_collection(self.args, encoder=enc, create=True, schema=schema, task=self.args.task)
         return self.collection
 
@@ -191,6 +198,8 @@ def run_index(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.chunk_chars is not None and args.chunk_chars < 1:
         raise UsageError(f"--chunk-chars must be >= 1, got {args.chunk_chars}")
+    if args.pooled_tokens is not None and args.pooled_tokens < 1:
+        raise UsageError(f"--pooled-tokens must be >= 1, got {args.pooled_tokens}")
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
         raise UsageError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
     check_device(args.device)

@@ -111,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     index.add_argument(
+        "--pooled-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="set when the collection is created: also store each item pooled to N tokens, for a cheaper "
+        "middle stage of hybrid search (jv4 search --prefetch-limit K --rerank-candidates K2; e.g. N=16)",
+    )
+    index.add_argument(
         "--max-image-pixels",
         type=int,
         default=None,
@@ -154,6 +162,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="hybrid: dense prefetch + MaxSim rerank (default); dense; multivector: exact MaxSim",
     )
     search.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
+    search.add_argument(
+        "--prefetch-limit",
+        type=int,
+        default=None,
+        metavar="K",
+        help="hybrid: candidates prefetched for the MaxSim rerank (default 100; more = better recall, slower)",
+    )
+    search.add_argument(
+        "--rerank-candidates",
+        type=int,
+        default=None,
+        metavar="K2",
+        help="hybrid, on collections indexed with --pooled-tokens (or a quantized copy): a cheaper MaxSim on "
+        "the pooled tokens keeps K2 of the K candidates for the exact rerank (see docs/qdrant.md)",
+    )
     search.add_argument(
         "--filter",
         action="append",

@@ -110,6 +110,7 @@ def _info_record(info: Any) -> dict[str, Any]:
         "multivector_size": info.schema.multivector_size,
         "multivector_datatype": info.schema.multivector_datatype,
         "prefetch": info.schema.prefetch_vector,
+        "pooled_tokens": info.schema.pooled_tokens,
         "metadata_fields": dict(info.metadata_fields),
         "schema": asdict(info.schema),
     }
@@ -130,6 +131,7 @@ def print_info(location: str, infos: Sequence[Any], *, as_json: bool) -> None:
         print(
             f"  vectors: dense {r['dense_size']} (cosine), multi-vector {r['multivector_size']} x tokens "
             f"(MaxSim, {r['multivector_datatype']}); hybrid prefetch: {r['prefetch']}"
+            + (f"; pooled copy: {r['pooled_tokens']} tokens" if r["pooled_tokens"] else "")
         )
         if r["metadata_fields"]:
             print(f"  metadata keys: {', '.join(sorted(r['metadata_fields']))}")

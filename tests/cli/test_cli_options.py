@@ -327,3 +327,28 @@ def test_missing_extras_are_named_before_the_model_loads(
         code, _, err = run(capsys, *argv)
         assert code == 1 and "pip install 'jv4-integrations[qdrant]'" in err and LOADING not in err, (argv, err)
     assert not (tmp_path / "other").exists()
+
+
+def test_pooled_copy_and_three_stage_search(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path, encoder: JV4Encoder
+) -> None:
+    store = tmp_path / "store"
+    code, _, err = index(capsys, store, tiny_checkpoint, EXAMPLES, extra=("--pooled-tokens", "4"))
+    assert code == 0, err
+    code, out, _ = run(capsys, "info", "--store", str(store))
+    assert "pooled copy: 4 tokens" in out
+    argv = ("search", "battery warranty", "--store", str(store), "-k", "3", "--json")
+    code, out, err = run(capsys, *argv, "--prefetch-limit", "8", "--rerank-candidates", "5")
+    assert code == 0, err
+    with MultiVectorCollection(str(store), create=False, encoder=encoder) as col:
+        assert col.schema.pooled_tokens == 4
+        want = col.search("battery warranty", limit=3, prefetch_limit=8, rerank_candidates=5)
+    got = json.loads(out)
+    assert [h["id"] for h in got] == [h.item_id for h in want]
+    np.testing.assert_allclose([h["score"] for h in got], [h.score for h in want], atol=1e-5)
+    code, _, err = run(capsys, *argv, "--rerank-candidates", "2")
+    assert code == 2 and "--rerank-candidates 2 must be between -k 3 and the prefetch limit 100" in err
+    code, _, err = run(capsys, *argv, "--prefetch-limit", "2")
+    assert code == 2 and "--prefetch-limit 2 must be >= -k 3" in err
+    code, _, err = index(capsys, store, tiny_checkpoint, EXAMPLES, extra=("--pooled-tokens", "8"))
+    assert code == 2 and "pools to 4 tokens; --pooled-tokens 8 needs a new collection" in err
