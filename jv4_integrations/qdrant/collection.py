@@ -227,14 +227,14 @@ class MultiVectorCollection(AsyncCollectionMethods):
             hnsw_ef: HNSW beam width of the dense search (higher = better recall, slower).
             score_threshold: drop results scoring below it.
             shard_key: custom-sharding key to search (server / cluster).
-            rerank_candidates: hybrid mode, collections with ``multivector_quantization``: a middle
-                stage keeps the best ``rerank_candidates`` (K2, between ``limit`` and
-                ``prefetch_limit``) of the dense candidates by MaxSim on the *quantized*
-                multi-vectors, and the exact MaxSim rerank scores only those. Cheaper per candidate
-                than the exact rerank, so a larger ``prefetch_limit`` costs less. ``None`` (the
-                default): the exact rerank scores every dense candidate. It has no effect without
-                multi-vector quantization or on qdrant-client local mode (which ignores quantization
-                and reranks every candidate exactly, on the client).
+            rerank_candidates: hybrid mode, collections with ``pooled_tokens`` or
+                ``multivector_quantization``: a middle stage keeps the best ``rerank_candidates``
+                (K2, between ``limit`` and ``prefetch_limit``) of the prefetched candidates by MaxSim
+                on the *pooled* tokens (or, without a pooled copy, the *quantized* multi-vectors),
+                and the exact MaxSim rerank scores only those. Cheaper per candidate than the exact
+                rerank, so a larger ``prefetch_limit`` costs less. ``None`` (the default): the exact
+                rerank scores every candidate. It has no effect without such a copy or on
+                qdrant-client local mode (which reranks every candidate exactly, on the client).
 
         Returns:
             Hits, best first: MaxSim scores (hybrid, multivector) or cosine similarities (dense).
@@ -304,8 +304,8 @@ class MultiVectorCollection(AsyncCollectionMethods):
             hnsw_ef: HNSW beam width of the dense search.
             score_threshold: drop results scoring below it.
             shard_key: custom-sharding key (server / cluster).
-            rerank_candidates: hybrid mode: candidates kept for the exact rerank by MaxSim on the
-                quantized multi-vectors (see :meth:`search`).
+            rerank_candidates: hybrid mode: candidates kept for the exact rerank by MaxSim on the pooled
+                or quantized copy (see :meth:`search`).
 
         Returns:
             Hits, best first.

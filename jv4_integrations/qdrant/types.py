@@ -79,8 +79,9 @@ class QueryPlan:
         score_threshold: drop results scoring below it.
         shard_key: custom-sharding key (server / cluster only).
         rerank_candidates: hybrid mode only: how many of the ``prefetch_limit`` dense candidates
-            the exact MaxSim rerank sees (K2), picked by MaxSim on the *quantized* multi-vectors
-            when the collection has them (see :func:`uses_quantized_stage`). ``None`` = all of them.
+            the exact MaxSim rerank sees (K2), picked by MaxSim on the pooled tokens or the
+            quantized multi-vectors when the collection has them (see :func:`uses_pooled_stage`,
+            :func:`uses_quantized_stage`). ``None`` = all of them.
         prefetch: hybrid mode on ``prefetch_vector="mean"`` collections: the query's normalised
             mean token, searched in the mean vector instead of ``dense`` (else ``None``).
     """
