@@ -122,10 +122,11 @@ async def test_three_stages_equal_exact_maxsim_over_the_pooled_survivors(tmp_pat
     col.close()
 
 
-def test_local_mode_reranks_every_candidate(store: Store) -> None:
-    """qdrant-client local mode reranks on the client: all K1 candidates get the exact MaxSim."""
-    if store.kind == "edge":
-        pytest.skip("the embedded engine runs the pooled stage (tested above)")
+@pytest.mark.parametrize("kind", ["memory", "path"])
+def test_local_mode_reranks_every_candidate(kind: str, tmp_path: Path) -> None:
+    """qdrant-client local mode reranks on the client: all K1 candidates get the exact MaxSim (the
+    embedded engine runs the pooled stage: tested above)."""
+    store = Store(kind, tmp_path)
     corpus = make_corpus(100, schema=POOLED)
     col = _fill(store.open(schema=POOLED), corpus)
     for seed in range(4):
@@ -133,6 +134,7 @@ def test_local_mode_reranks_every_candidate(store: Store) -> None:
         hits = col.search_by_vector(dense=d, multivector=m, limit=5, prefetch_limit=40, rerank_candidates=8)
         expected = reference_search(corpus, d, m, mode="hybrid", limit=5, prefetch_limit=40)
         assert [h.text for h in hits] == [t for t, _ in expected]
+    store.close()
 
 
 def test_server_requests_chain_the_pooled_stage() -> None:
