@@ -253,8 +253,7 @@ def pool_tokens(tokens: Any, k: int, *, iterations: int = 8) -> np.ndarray:
     centroids = unit[np.linspace(0, len(unit) - 1, k).round().astype(int)]
     for _ in range(iterations):
         assign = (unit @ centroids.T).argmax(axis=1)
-        sums = np.zeros_like(centroids)
-        np.add.at(sums, assign, unit)
+        sums = np.eye(k, dtype=np.float32)[assign].T @ unit  # the tokens of each centroid, summed
         norms = np.linalg.norm(sums, axis=-1, keepdims=True)
         centroids = np.where(norms > 1e-12, sums / np.maximum(norms, 1e-12), centroids)
     out: np.ndarray = centroids.astype(np.float32)

@@ -48,6 +48,7 @@ class Existing:
     prefetch: str
     metadata_keys: tuple[str, ...]
     pooled_tokens: int | None = None
+    quantized: bool = False
 
 
 def existing_collection(args: argparse.Namespace) -> Existing | None:
@@ -64,6 +65,7 @@ def existing_collection(args: argparse.Namespace) -> Existing | None:
         prefetch=info.schema.prefetch_vector,
         metadata_keys=tuple(sorted(info.metadata_fields)),
         pooled_tokens=info.schema.pooled_tokens,
+        quantized=info.schema.multivector_quantization is not None,
     )
 
 
@@ -222,6 +224,8 @@ def run_search(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError(f"-k must be >= 1, got {args.limit}")
     prefetch_limit = args.prefetch_limit
+    if args.mode != "hybrid" and (prefetch_limit is not None or args.rerank_candidates is not None):
+        raise UsageError(f"--prefetch-limit and --rerank-candidates are for --mode hybrid, not {args.mode}")
     if prefetch_limit is not None and prefetch_limit < args.limit:
         raise UsageError(f"--prefetch-limit {prefetch_limit} must be >= -k {args.limit}")
     if args.rerank_candidates is not None:
@@ -251,6 +255,13 @@ def run_search(args: argparse.Namespace) -> int:
             f"{list(existing.metadata_keys)}"
         )
     check_model_option(args, existing, "searching")
+    if args.rerank_candidates is not None and not (existing.pooled_tokens or existing.quantized):
+        print(
+            f"jv4: note: collection {args.collection!r} has no pooled or quantized copy, so --rerank-candidates "
+            "changes nothing: every prefetched candidate gets the exact MaxSim (index into a new collection with "
+            "--pooled-tokens N for the middle stage)",
+            file=sys.stderr,
+        )
     encoder = load_encoder(pick_model(args, existing.model), args.device)
     query: Any = args.query
     if args.image is not None:

@@ -362,6 +362,7 @@ def vectors_to_points(
 def estimate_request_bytes(point: PointData) -> int:
     """Rough JSON size of one point in an upsert request."""
     floats = int(point.dense.size) + int(point.multivector.size)
+    floats += sum(int(extra.size) for extra in (point.mean, point.pooled) if extra is not None)
     return floats * _JSON_FLOAT_BYTES + len(json.dumps(point.payload, default=str)) + 64
 
 

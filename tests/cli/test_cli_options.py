@@ -330,7 +330,11 @@ def test_missing_extras_are_named_before_the_model_loads(
 
 
 def test_pooled_copy_and_three_stage_search(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_checkpoint: Path, encoder: JV4Encoder
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    tiny_checkpoint: Path,
+    encoder: JV4Encoder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = tmp_path / "store"
     code, _, err = index(capsys, store, tiny_checkpoint, EXAMPLES, extra=("--pooled-tokens", "4"))
@@ -338,8 +342,18 @@ def test_pooled_copy_and_three_stage_search(
     code, out, _ = run(capsys, "info", "--store", str(store))
     assert "pooled copy: 4 tokens" in out
     argv = ("search", "battery warranty", "--store", str(store), "-k", "3", "--json")
+    seen: list[dict[str, Any]] = []
+    real_search = MultiVectorCollection.search
+
+    def spy(self: MultiVectorCollection, query: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs)
+        return real_search(self, query, **kwargs)
+
+    monkeypatch.setattr(MultiVectorCollection, "search", spy)
     code, out, err = run(capsys, *argv, "--prefetch-limit", "8", "--rerank-candidates", "5")
-    assert code == 0, err
+    assert code == 0 and "changes nothing" not in err, err
+    assert (seen[-1]["prefetch_limit"], seen[-1]["rerank_candidates"]) == (8, 5)  # what the search was given
+    monkeypatch.undo()
     with MultiVectorCollection(str(store), create=False, encoder=encoder) as col:
         assert col.schema.pooled_tokens == 4
         want = col.search("battery warranty", limit=3, prefetch_limit=8, rerank_candidates=5)
@@ -352,3 +366,9 @@ def test_pooled_copy_and_three_stage_search(
     assert code == 2 and "--prefetch-limit 2 must be >= -k 3" in err
     code, _, err = index(capsys, store, tiny_checkpoint, EXAMPLES, extra=("--pooled-tokens", "8"))
     assert code == 2 and "pools to 4 tokens; --pooled-tokens 8 needs a new collection" in err
+    code, _, err = run(capsys, *argv, "--mode", "dense", "--prefetch-limit", "8")
+    assert code == 2 and "--prefetch-limit and --rerank-candidates are for --mode hybrid, not dense" in err
+    plain = tmp_path / "plain"  # no pooled or quantized copy: the middle stage cannot run, and it says so
+    assert index(capsys, plain, tiny_checkpoint, EXAMPLES / "about.md")[0] == 0
+    code, _, err = run(capsys, "search", "q", "--store", str(plain), "--rerank-candidates", "10")
+    assert code == 0 and "has no pooled or quantized copy, so --rerank-candidates changes nothing" in err

@@ -75,6 +75,30 @@ def test_pooled_tokens_are_stored_and_recorded(tmp_path: Path) -> None:
         MultiVectorCollection.open(tmp_path, "t", schema=dataclasses.replace(POOLED, pooled_tokens=None))
 
 
+def test_the_first_encoded_write_keeps_the_pooled_record(store: Store, encoder: Any) -> None:
+    schema = CollectionSchema(dense_size=32, multivector_size=128, pooled_tokens=2)
+    store.open(schema=schema)  # created without an encoder: no model recorded yet
+    store.restart()
+    col = store.open(encoder=encoder, create=False)
+    col.add(["a first text to encode", "and a second one"])  # records the model now
+    assert col.model_record is not None and col.model_record.model is not None
+    assert (col.model_record.pooled_tokens, col.model_record.pooled_name) == (2, "pooled")
+    store.restart()
+    again = store.open(create=False)  # no schema: the pooled copy is still recognised
+    assert again.schema.pooled_tokens == 2 and again.count() == 2
+
+
+def test_request_size_counts_the_pooled_and_mean_vectors() -> None:
+    from jv4_integrations.qdrant.ingest import estimate_request_bytes
+    from jv4_integrations.qdrant.types import PointData
+
+    tokens = np.ones((10, 32), dtype=np.float32)
+    bare = PointData("id", np.ones(16, dtype=np.float32), tokens, {"text": "x"})
+    full = dataclasses.replace(bare, mean=np.ones(32, dtype=np.float32), pooled=np.ones((3, 32), dtype=np.float32))
+    per_float = (estimate_request_bytes(bare) - len('{"text": "x"}') - 64) / (16 + 320)
+    assert estimate_request_bytes(full) - estimate_request_bytes(bare) == per_float * (32 + 96)
+
+
 def _pooled_ranking(col: MultiVectorCollection, d: np.ndarray, m: np.ndarray, k1: int) -> list[tuple[str, float]]:
     """The middle stage alone, asked of the embedded engine directly: the dense top ``k1`` ranked by
     MaxSim on the pooled tokens, with those scores."""
@@ -134,6 +158,10 @@ def test_local_mode_reranks_every_candidate(kind: str, tmp_path: Path) -> None:
         hits = col.search_by_vector(dense=d, multivector=m, limit=5, prefetch_limit=40, rerank_candidates=8)
         expected = reference_search(corpus, d, m, mode="hybrid", limit=5, prefetch_limit=40)
         assert [h.text for h in hits] == [t for t, _ in expected]
+    store.restart()
+    for schema in (None, POOLED):  # reopened as it is, and with its own schema: no false mismatch
+        reopened = store.open(schema=schema, create=False)
+        assert reopened.schema.pooled_tokens == 3 and reopened.count() == 100
     store.close()
 
 

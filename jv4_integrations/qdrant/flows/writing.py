@@ -10,7 +10,7 @@ from typing import Any
 from ...errors import StoreError
 from ..ids import point_id
 from ..ingest import metadata_fields, prepare_items_for_ingest, request_batches, vectors_to_points
-from ..record import ModelRecord, field_entries
+from ..record import field_entries
 from ..schema import ShardKey
 from .driver import Context, Flow, call, cpu
 
@@ -52,16 +52,7 @@ def _record_model(ctx: Context) -> Flow[None]:
     enc = ctx.encoder
     rec = ctx.record
     if enc is not None and rec is not None and rec.model is None:
-        updated = ModelRecord(
-            model=enc.name_or_path,
-            task=ctx.task,
-            dense_size=rec.dense_size,
-            multivector_size=rec.multivector_size,
-            dense_name=rec.dense_name,
-            multivector_name=rec.multivector_name,
-            payload_schema=rec.payload_schema,
-            library_version=rec.library_version,
-        )
+        updated = dataclasses.replace(rec, model=enc.name_or_path, task=ctx.task)  # the rest stays
         yield call("merge_metadata", updated.to_metadata())
         ctx.record = updated
 
