@@ -81,22 +81,20 @@ def stored_file(collection: MultiVectorCollection, path: Path) -> StoredFile:
     is_text = path.suffix.lower() in TEXT_SUFFIXES
 
     def total(metadata: dict[str, Any]) -> int | None:
-        value = {"text": metadata.get("chunks"), "pdf-page": metadata.get("pages"), "image": 1}.get(
-            str(metadata.get("kind"))
-        )
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        kind = str(metadata.get("kind"))
+        return _int({"text": metadata.get("chunks"), "pdf-page": metadata.get("pages"), "image": 1}.get(kind))
 
     return StoredFile(
         count=len(points),
         hashes=frozenset(str(p.metadata.get("sha256")) for p in points),
         totals=frozenset(total(p.metadata) for p in points),
         chunk_sizes=frozenset(chunk_chars_of(p.metadata) for p in points) if is_text else frozenset(),
-        readers=frozenset(_reader(p.metadata) for p in points),
+        readers=frozenset(_int(p.metadata.get("reader")) for p in points),
     )
 
 
-def _reader(metadata: dict[str, Any]) -> int | None:
-    value = metadata.get("reader")
+def _int(value: Any) -> int | None:
+    """A stored count or version (``None`` when missing or not an int)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .payload import parse_payload
 
@@ -23,8 +23,8 @@ __all__ = [
     "RawPoint",
     "SearchHit",
     "StoredPoint",
-    "uses_pooled_stage",
-    "uses_quantized_stage",
+    "MiddleStage",
+    "middle_stage",
 ]
 
 Mode = Literal["hybrid", "dense", "multivector"]
@@ -80,8 +80,8 @@ class QueryPlan:
         shard_key: custom-sharding key (server / cluster only).
         rerank_candidates: hybrid mode only: how many of the ``prefetch_limit`` dense candidates
             the exact MaxSim rerank sees (K2), picked by MaxSim on the pooled tokens or the
-            quantized multi-vectors when the collection has them (see :func:`uses_pooled_stage`,
-            :func:`uses_quantized_stage`). ``None`` = all of them.
+            quantized multi-vectors when the collection has them (see :func:`middle_stage`).
+            ``None`` = all of them.
         prefetch: hybrid mode on ``prefetch_vector="mean"`` collections: the query's normalised
             mean token, searched in the mean vector instead of ``dense`` (else ``None``).
     """
@@ -104,40 +104,33 @@ class QueryPlan:
         return self.prefetch if self.prefetch is not None else self.dense
 
 
-def uses_pooled_stage(plan: QueryPlan, schema: CollectionSchema) -> bool:
-    """Whether a hybrid search runs the pooled middle stage: MaxSim on the pooled tokens of the
-    prefetched candidates keeps the best ``plan.rerank_candidates`` for the exact rerank.
+class MiddleStage(NamedTuple):
+    """The middle stage of a hybrid search: the named vector whose MaxSim keeps
+    ``plan.rerank_candidates`` of the prefetched candidates, and whether it reads that vector's
+    quantized copy (then without rescoring)."""
 
-    It runs in hybrid mode with ``rerank_candidates`` below ``prefetch_limit`` on collections with
-    ``pooled_tokens``, on the engines that run prefetch chains (the embedded engine, a server); it
-    takes precedence over the quantized stage. qdrant-client local mode reranks every candidate
-    exactly on the client.
+    using: str
+    quantized: bool
+
+
+def middle_stage(plan: QueryPlan, schema: CollectionSchema) -> MiddleStage | None:
+    """The middle stage a hybrid search runs, or ``None``.
+
+    It runs only where it changes something: hybrid mode, ``rerank_candidates`` below
+    ``prefetch_limit``, and a cheaper copy to score: the pooled tokens (``pooled_tokens``; they take
+    precedence), else the quantized multi-vector (scalar or binary quantization). Without either,
+    exact MaxSim over the best ``rerank_candidates`` by exact MaxSim would return what reranking all
+    of them returns, so there is no stage. Backends ask it only where the engine runs prefetch
+    chains (the embedded engine, a server); qdrant-client local mode reranks every candidate exactly
+    on the client.
     """
-    return (
-        plan.mode == "hybrid"
-        and plan.rerank_candidates is not None
-        and plan.rerank_candidates < plan.prefetch_limit
-        and schema.pooled_tokens is not None
-    )
-
-
-def uses_quantized_stage(plan: QueryPlan, schema: CollectionSchema) -> bool:
-    """Whether a hybrid search runs the middle stage: MaxSim on the quantized multi-vectors of the dense
-    candidates, keeping the best ``plan.rerank_candidates`` for the exact rerank.
-
-    It runs only where it changes something: hybrid mode, ``rerank_candidates`` below ``prefetch_limit``,
-    and a multi-vector with scalar or binary quantization. Backends ask it only where the engine keeps
-    quantized vectors (the embedded engine, a server); qdrant-client local mode ignores quantization
-    and reranks every dense candidate exactly on the client. Without quantization, exact MaxSim over
-    the best ``rerank_candidates`` by exact MaxSim would return what reranking all of them returns,
-    so the stage is skipped.
-    """
-    return (
-        plan.mode == "hybrid"
-        and plan.rerank_candidates is not None
-        and plan.rerank_candidates < plan.prefetch_limit
-        and schema.multivector_quantization is not None
-    )
+    if plan.mode != "hybrid" or plan.rerank_candidates is None or plan.rerank_candidates >= plan.prefetch_limit:
+        return None
+    if schema.pooled_tokens is not None:
+        return MiddleStage(schema.pooled_name, quantized=False)
+    if schema.multivector_quantization is not None:
+        return MiddleStage(schema.multivector_name, quantized=True)
+    return None
 
 
 @dataclass(frozen=True)

@@ -125,3 +125,69 @@ def query_vectors(corpus: Corpus, seed: int) -> tuple[np.ndarray, np.ndarray]:
         + 0.5 * rng.normal(size=(min(3, len(corpus.multivectors[i])), corpus.multivectors[i].shape[1]))
     )
     return d, m
+
+
+def fill(col: MultiVectorCollection, corpus: Corpus) -> MultiVectorCollection:
+    """``col`` with the corpus added (texts and metadata)."""
+    col.add_embeddings(corpus.dense, corpus.multivectors, texts=corpus.texts, metadatas=corpus.metadatas)
+    return col
+
+
+def assert_same(hits: list[Any], expected: list[tuple[str, float]]) -> None:
+    """The hits are the expected (text, score) pairs, in order."""
+    assert [h.text for h in hits] == [t for t, _ in expected]
+    np.testing.assert_allclose([h.score for h in hits], [s for _, s in expected], atol=1e-5)
+
+
+def exact_over(corpus: Corpus, multivector: np.ndarray, texts: list[str], limit: int) -> list[tuple[str, float]]:
+    """Exact MaxSim (numpy) over the given items only, best ``limit`` first."""
+    index = {t: i for i, t in enumerate(corpus.texts)}
+    scores = numpy_maxsim(multivector, [corpus.multivectors[index[t]] for t in texts])
+    order = np.argsort(-scores, kind="stable")[:limit]
+    return [(texts[i], float(scores[i])) for i in order]
+
+
+def middle_ranking(col: MultiVectorCollection, d: np.ndarray, m: np.ndarray, k1: int) -> list[tuple[str, float]]:
+    """The middle stage alone, asked of the embedded engine directly: the dense top ``k1`` ranked by
+    MaxSim on the collection's pooled tokens, else on its quantized multi-vectors (no rescoring),
+    with those scores."""
+    import qdrant_edge as edge
+
+    s = col.schema
+    pooled = s.pooled_tokens is not None
+    request = edge.QueryRequest(
+        limit=k1,
+        query=edge.Query.Nearest(m.tolist(), using=s.pooled_name if pooled else s.multivector_name),
+        prefetches=[edge.Prefetch(limit=k1, query=edge.Query.Nearest(d.tolist(), using=s.dense_name))],
+        params=None
+        if pooled
+        else edge.SearchParams(quantization=edge.QuantizationSearchParams(ignore=False, rescore=False)),
+        with_payload=True,
+    )
+    return [(p.payload["text"], p.score) for p in col._backend.shard.query(request)]
+
+
+async def assert_exact_over_survivors(
+    col: MultiVectorCollection,
+    corpus: Corpus,
+    d: np.ndarray,
+    m: np.ndarray,
+    ranking: list[tuple[str, float]],
+    k2: int,
+    limit: int,
+) -> list[Any]:
+    """Three-stage hybrid (``prefetch_limit=len(ranking)``, ``rerank_candidates=k2``), sync and async,
+    returns the exact MaxSim top ``limit`` of the middle stage's best ``k2`` (``ranking``). Which of
+    the items tied at the cut survive is the engine's choice: those among the hits surely did.
+    Returns the sync hits."""
+    cut = ranking[k2 - 1][1]
+    certain = [t for t, score in ranking if score > cut]
+    tied = [t for t, score in ranking if score == cut]
+    k1 = len(ranking)
+    hits = col.search_by_vector(dense=d, multivector=m, limit=limit, prefetch_limit=k1, rerank_candidates=k2)
+    again = await col.asearch_by_vector(dense=d, multivector=m, limit=limit, prefetch_limit=k1, rerank_candidates=k2)
+    for result in (hits, again):  # (the engine may break the ties differently from call to call)
+        texts = [h.text or "" for h in result]
+        assert set(texts) <= set(certain) | set(tied)
+        assert_same(result, exact_over(corpus, m, certain + [t for t in tied if t in texts], limit))
+    return hits

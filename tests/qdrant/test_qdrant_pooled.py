@@ -10,7 +10,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from qdrant_helpers import SMALL, Corpus, Store, make_corpus, numpy_maxsim, query_vectors, reference_search
+from qdrant_helpers import (
+    SMALL,
+    Store,
+    assert_exact_over_survivors,
+    fill,
+    make_corpus,
+    middle_ranking,
+    query_vectors,
+    reference_search,
+)
 
 from jv4_integrations.errors import SchemaMismatchError
 from jv4_integrations.qdrant import CollectionSchema, MultiVectorCollection
@@ -18,18 +27,6 @@ from jv4_integrations.qdrant.types import QueryPlan
 from jv4_integrations.scoring import maxsim, pool_tokens
 
 POOLED = dataclasses.replace(SMALL, multivector_size=32, pooled_tokens=3)
-
-
-def _fill(col: MultiVectorCollection, corpus: Corpus) -> MultiVectorCollection:
-    col.add_embeddings(corpus.dense, corpus.multivectors, texts=corpus.texts, metadatas=corpus.metadatas)
-    return col
-
-
-def _exact_over(corpus: Corpus, multivector: np.ndarray, texts: list[str], limit: int) -> list[tuple[str, float]]:
-    index = {t: i for i, t in enumerate(corpus.texts)}
-    scores = numpy_maxsim(multivector, [corpus.multivectors[index[t]] for t in texts])
-    order = np.argsort(-scores, kind="stable")[:limit]
-    return [(texts[i], float(scores[i])) for i in order]
 
 
 def test_pool_tokens() -> None:
@@ -58,7 +55,7 @@ def test_pool_tokens() -> None:
 
 def test_pooled_tokens_are_stored_and_recorded(tmp_path: Path) -> None:
     corpus = make_corpus(40, schema=POOLED)
-    col = _fill(MultiVectorCollection.open(tmp_path, "t", schema=POOLED), corpus)
+    col = fill(MultiVectorCollection.open(tmp_path, "t", schema=POOLED), corpus)
     points = {p.text: p.id for p in col.scroll()}
     stored = col._backend.shard.retrieve([points[t] for t in corpus.texts], with_payload=False, with_vector=["pooled"])
     by_id = {str(r.id): r for r in stored}
@@ -99,47 +96,20 @@ def test_request_size_counts_the_pooled_and_mean_vectors() -> None:
     assert estimate_request_bytes(full) - estimate_request_bytes(bare) == per_float * (32 + 96)
 
 
-def _pooled_ranking(col: MultiVectorCollection, d: np.ndarray, m: np.ndarray, k1: int) -> list[tuple[str, float]]:
-    """The middle stage alone, asked of the embedded engine directly: the dense top ``k1`` ranked by
-    MaxSim on the pooled tokens, with those scores."""
-    import qdrant_edge as edge
-
-    s = col.schema
-    request = edge.QueryRequest(
-        limit=k1,
-        query=edge.Query.Nearest(m.tolist(), using=s.pooled_name),
-        prefetches=[edge.Prefetch(limit=k1, query=edge.Query.Nearest(d.tolist(), using=s.dense_name))],
-        with_payload=True,
-    )
-    return [(p.payload["text"], p.score) for p in col._backend.shard.query(request)]
-
-
 async def test_three_stages_equal_exact_maxsim_over_the_pooled_survivors(tmp_path: Path) -> None:
     corpus = make_corpus(200, schema=POOLED)
-    col = _fill(MultiVectorCollection.open(tmp_path, "t", schema=POOLED), corpus)
+    col = fill(MultiVectorCollection.open(tmp_path, "t", schema=POOLED), corpus)
     col.optimize()
     k1, k2, limit = 80, 15, 5
     changed = 0
     for seed in range(8):
         d, m = query_vectors(corpus, seed)
-        ranking = _pooled_ranking(col, d, m, k1)
+        ranking = middle_ranking(col, d, m, k1)
         assert {t for t, _ in ranking} == {t for t, _ in reference_search(corpus, d, m, mode="dense", limit=k1)}
         index = {t: i for i, t in enumerate(corpus.texts)}  # the pooled scores are MaxSim on pool_tokens
         want = maxsim([m], [pool_tokens(corpus.multivectors[index[t]], 3) for t, _ in ranking])[0]
         np.testing.assert_allclose([s for _, s in ranking], want, atol=5e-3)
-        cut = ranking[k2 - 1][1]
-        certain = [t for t, score in ranking if score > cut]
-        tied = [t for t, score in ranking if score == cut]
-        hits = col.search_by_vector(dense=d, multivector=m, limit=limit, prefetch_limit=k1, rerank_candidates=k2)
-        again = await col.asearch_by_vector(
-            dense=d, multivector=m, limit=limit, prefetch_limit=k1, rerank_candidates=k2
-        )
-        for result in (hits, again):
-            texts = [h.text or "" for h in result]
-            assert set(texts) <= set(certain) | set(tied)
-            expected = _exact_over(corpus, m, certain + [t for t in tied if t in texts], limit)
-            assert texts == [t for t, _ in expected]
-            np.testing.assert_allclose([h.score for h in result], [s for _, s in expected], atol=1e-5)
+        hits = await assert_exact_over_survivors(col, corpus, d, m, ranking, k2, limit)
         two_stage = col.search_by_vector(dense=d, multivector=m, limit=limit, prefetch_limit=k1)
         changed += [h.id for h in two_stage] != [h.id for h in hits]
     assert changed > 0  # guard: the pooled stage really decides which candidates get reranked
@@ -152,7 +122,7 @@ def test_local_mode_reranks_every_candidate(kind: str, tmp_path: Path) -> None:
     embedded engine runs the pooled stage: tested above)."""
     store = Store(kind, tmp_path)
     corpus = make_corpus(100, schema=POOLED)
-    col = _fill(store.open(schema=POOLED), corpus)
+    col = fill(store.open(schema=POOLED), corpus)
     for seed in range(4):
         d, m = query_vectors(corpus, seed)
         hits = col.search_by_vector(dense=d, multivector=m, limit=5, prefetch_limit=40, rerank_candidates=8)

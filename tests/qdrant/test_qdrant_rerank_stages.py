@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
-from qdrant_helpers import SMALL, Corpus, Store, make_corpus, numpy_maxsim, query_vectors, reference_search
+from qdrant_helpers import (
+    SMALL,
+    Corpus,
+    Store,
+    assert_exact_over_survivors,
+    assert_same,
+    fill,
+    make_corpus,
+    middle_ranking,
+    query_vectors,
+    reference_search,
+)
 
 from jv4_integrations.qdrant import CollectionSchema, MultiVectorCollection
 from jv4_integrations.qdrant.types import QueryPlan
@@ -21,51 +30,17 @@ BINARY = dataclasses.replace(WIDE, multivector_quantization="binary")
 SCALAR = dataclasses.replace(WIDE, multivector_quantization="scalar")
 
 
-def _fill(col: MultiVectorCollection, corpus: Corpus) -> MultiVectorCollection:
-    col.add_embeddings(corpus.dense, corpus.multivectors, texts=corpus.texts, metadatas=corpus.metadatas)
-    return col
-
-
-def _assert_same(hits: list[Any], expected: list[tuple[str, float]]) -> None:
-    assert [h.text for h in hits] == [t for t, _ in expected]
-    np.testing.assert_allclose([h.score for h in hits], [s for _, s in expected], rtol=1e-5, atol=1e-5)
-
-
-def _exact_over(corpus: Corpus, multivector: np.ndarray, texts: list[str], limit: int) -> list[tuple[str, float]]:
-    """Exact MaxSim (numpy) over the given items only, best ``limit`` first."""
-    index = {t: i for i, t in enumerate(corpus.texts)}
-    scores = numpy_maxsim(multivector, [corpus.multivectors[index[t]] for t in texts])
-    order = np.argsort(-scores, kind="stable")[:limit]
-    return [(texts[i], float(scores[i])) for i in order]
-
-
-def _quantized_ranking(col: MultiVectorCollection, d: np.ndarray, m: np.ndarray, k1: int) -> list[tuple[str, float]]:
-    """The middle stage alone, asked of the embedded engine directly: the dense top ``k1`` ranked by
-    MaxSim on the quantized multi-vectors (no rescoring), with those scores."""
-    import qdrant_edge as edge
-
-    s = col.schema
-    request = edge.QueryRequest(
-        limit=k1,
-        query=edge.Query.Nearest(m.tolist(), using=s.multivector_name),
-        prefetches=[edge.Prefetch(limit=k1, query=edge.Query.Nearest(d.tolist(), using=s.dense_name))],
-        params=edge.SearchParams(quantization=edge.QuantizationSearchParams(ignore=False, rescore=False)),
-        with_payload=True,
-    )
-    return [(p.payload["text"], p.score) for p in col._backend.shard.query(request)]
-
-
 @pytest.mark.parametrize("schema", [BINARY, SCALAR], ids=["binary", "scalar"])
 def test_hybrid_rerank_is_exact_on_quantized_multivectors(store: Store, schema: CollectionSchema) -> None:
     """Without ``rerank_candidates`` hybrid is the exact MaxSim rerank of the dense top-K, quantized or not
     (the engine would otherwise rank the candidates by their quantized scores)."""
     corpus = make_corpus(150, schema=schema)
-    col = _fill(store.open(schema=schema), corpus)
+    col = fill(store.open(schema=schema), corpus)
     col.optimize()
     for seed in range(6):
         d, m = query_vectors(corpus, seed)
         hits = col.search_by_vector(dense=d, multivector=m, limit=6, prefetch_limit=40)
-        _assert_same(hits, reference_search(corpus, d, m, mode="hybrid", limit=6, prefetch_limit=40))
+        assert_same(hits, reference_search(corpus, d, m, mode="hybrid", limit=6, prefetch_limit=40))
 
 
 @pytest.mark.parametrize("schema", [BINARY, SCALAR], ids=["binary", "scalar"])
@@ -73,27 +48,16 @@ async def test_three_stages_equal_exact_maxsim_over_the_quantized_survivors(
     tmp_path: Path, schema: CollectionSchema
 ) -> None:
     corpus = make_corpus(200, schema=schema)
-    col = _fill(MultiVectorCollection.open(tmp_path, "t", schema=schema), corpus)
+    col = fill(MultiVectorCollection.open(tmp_path, "t", schema=schema), corpus)
     col.optimize()
     k1, k2, limit = 80, 15, 5
     changed = 0
     for seed in range(8):
         d, m = query_vectors(corpus, seed)
-        ranking = _quantized_ranking(col, d, m, k1)
+        ranking = middle_ranking(col, d, m, k1)
         assert {t for t, _ in ranking} == {t for t, _ in reference_search(corpus, d, m, mode="dense", limit=k1)}
-        # the survivors are the best k2 by quantized score; binary scores tie often, and which of the
-        # items tied at the cut survive is the engine's choice: those among the hits surely did
-        cut = ranking[k2 - 1][1]
-        certain = [t for t, score in ranking if score > cut]
-        tied = [t for t, score in ranking if score == cut]
-        hits = col.search_by_vector(dense=d, multivector=m, limit=limit, prefetch_limit=k1, rerank_candidates=k2)
-        again = await col.asearch_by_vector(
-            dense=d, multivector=m, limit=limit, prefetch_limit=k1, rerank_candidates=k2
-        )
-        for result in (hits, again):  # (the engine may break the ties differently from call to call)
-            texts = [h.text or "" for h in result]
-            assert set(texts) <= set(certain) | set(tied)
-            _assert_same(result, _exact_over(corpus, m, certain + [t for t in tied if t in texts], limit))
+        # the survivors are the best k2 by quantized score (binary scores tie often)
+        hits = await assert_exact_over_survivors(col, corpus, d, m, ranking, k2, limit)
         two_stage = col.search_by_vector(dense=d, multivector=m, limit=limit, prefetch_limit=k1)
         changed += [h.id for h in two_stage] != [h.id for h in hits]
     if schema is BINARY:  # guard: the quantized stage really decides which candidates get reranked
@@ -105,7 +69,7 @@ def test_batched_three_stage_searches_equal_single_ones(tmp_path: Path) -> None:
     from jv4_integrations.qdrant.flows import search_flow
 
     corpus = make_corpus(120, schema=BINARY)
-    col = _fill(MultiVectorCollection.open(tmp_path, "t", schema=BINARY), corpus)
+    col = fill(MultiVectorCollection.open(tmp_path, "t", schema=BINARY), corpus)
     queries = [query_vectors(corpus, seed) for seed in range(4)]
     flow = search_flow(
         col._ctx, None, queries, mode="hybrid", limit=4, prefetch_limit=50, flt=None, hnsw_ef=None,
@@ -122,11 +86,11 @@ def test_batched_three_stage_searches_equal_single_ones(tmp_path: Path) -> None:
 def test_keeping_every_point_equals_exact_maxsim(store: Store, schema: CollectionSchema) -> None:
     """K1 and K2 >= the collection size: the three stages return exact MaxSim over every point."""
     corpus = make_corpus(60, schema=schema)
-    col = _fill(store.open(schema=schema), corpus)
+    col = fill(store.open(schema=schema), corpus)
     for seed in range(4):
         d, m = query_vectors(corpus, seed)
         hits = col.search_by_vector(dense=d, multivector=m, limit=6, prefetch_limit=90, rerank_candidates=70)
-        _assert_same(hits, reference_search(corpus, d, m, mode="multivector", limit=6))
+        assert_same(hits, reference_search(corpus, d, m, mode="multivector", limit=6))
         exact = col.search_by_vector(multivector=m, mode="multivector", limit=6)
         assert [h.id for h in hits] == [h.id for h in exact]
 
@@ -138,15 +102,15 @@ def test_no_quantized_stage_without_quantization_or_on_local_mode(store: Store) 
         if store.kind == "edge" and schema is BINARY:
             continue  # the embedded engine runs the quantized stage (tested above)
         corpus = make_corpus(100, schema=schema)
-        col = _fill(store.open(name, schema=schema), corpus)
+        col = fill(store.open(name, schema=schema), corpus)
         for seed in range(4):
             d, m = query_vectors(corpus, seed)
             hits = col.search_by_vector(dense=d, multivector=m, limit=5, prefetch_limit=30, rerank_candidates=8)
-            _assert_same(hits, reference_search(corpus, d, m, mode="hybrid", limit=5, prefetch_limit=30))
+            assert_same(hits, reference_search(corpus, d, m, mode="hybrid", limit=5, prefetch_limit=30))
 
 
 def test_rerank_candidates_is_checked(store: Store, corpus: Corpus) -> None:
-    col = _fill(store.open(schema=SMALL), corpus)
+    col = fill(store.open(schema=SMALL), corpus)
     d, m = query_vectors(corpus, 0)
     for bad in (0, -3, 2.5, True, "10"):
         with pytest.raises(ValueError, match="rerank_candidates must be a positive int"):
@@ -189,7 +153,7 @@ def test_server_requests_nest_the_quantized_stage() -> None:
     # the nested request is valid qdrant-client input: local mode (exact, no quantization) runs it, and
     # with exact middle scores the survivors' exact rerank is the plain hybrid result
     client = QdrantClient(":memory:")
-    col = _fill(MultiVectorCollection.open(client, "t", schema=BINARY), corpus)
+    col = fill(MultiVectorCollection.open(client, "t", schema=BINARY), corpus)
     (points,) = client.query_batch_points("t", requests=[req.model_copy(update={"shard_key": None})])
     expected = reference_search(corpus, d, m, mode="hybrid", limit=5, prefetch_limit=40)
     assert [(p.payload or {})["text"] for p in points.points] == [t for t, _ in expected]

@@ -15,7 +15,7 @@ from ..._optional import require
 from ...scoring import maxsim
 from ..payload import DOC_ID
 from ..schema import CollectionSchema, ReportedSchema, VectorSpec
-from ..types import PointData, QueryPlan, RawPoint, uses_pooled_stage, uses_quantized_stage
+from ..types import PointData, QueryPlan, RawPoint, middle_stage
 
 __all__ = [
     "create_kwargs",
@@ -208,24 +208,16 @@ def query_requests(plans: Sequence[QueryPlan], schema: CollectionSchema, *, loca
             )
         else:
             prefetch = m.Prefetch(**_first_stage(m, plan, schema, local), filter=plan.filter)
-            if uses_pooled_stage(plan, schema):  # (local mode reranked on the client above)
-                # middle stage: MaxSim on the pooled tokens keeps rerank_candidates
+            middle = middle_stage(plan, schema)  # (local mode reranked on the client above)
+            if middle is not None:  # MaxSim on the pooled or quantized copy keeps rerank_candidates
+                quantized = m.QuantizationSearchParams(ignore=False, rescore=False)
                 prefetch = m.Prefetch(
                     prefetch=prefetch,
                     query=_vec(plan.multivector),
-                    using=schema.pooled_name,
+                    using=middle.using,
                     limit=plan.rerank_candidates,
                     filter=plan.filter,
-                )
-            elif uses_quantized_stage(plan, schema):
-                # middle stage: MaxSim on the quantized multi-vectors, no rescoring, keeps rerank_candidates
-                prefetch = m.Prefetch(
-                    prefetch=prefetch,
-                    query=_vec(plan.multivector),
-                    using=schema.multivector_name,
-                    limit=plan.rerank_candidates,
-                    filter=plan.filter,
-                    params=m.SearchParams(quantization=m.QuantizationSearchParams(ignore=False, rescore=False)),
+                    params=m.SearchParams(quantization=quantized) if middle.quantized else None,
                 )
             request = m.QueryRequest(
                 prefetch=prefetch,

@@ -30,7 +30,7 @@ from ...errors import JV4Error, StoreError
 from ..filters import to_edge_filter
 from ..payload import DOC_ID
 from ..schema import CollectionSchema, ReportedSchema, ShardKey, VectorSpec
-from ..types import PointData, QueryPlan, RawPoint, uses_pooled_stage, uses_quantized_stage
+from ..types import PointData, QueryPlan, RawPoint, middle_stage
 
 __all__ = ["OPTIMIZE_AFTER", "EdgeBackend", "collection_dir"]
 
@@ -410,22 +410,15 @@ class EdgeBackend:
             filter=flt,
             params=dense_params,
         )
-        if uses_pooled_stage(plan, s):
-            # middle stage: MaxSim on the pooled tokens keeps rerank_candidates
+        middle = middle_stage(plan, s)
+        if middle is not None:  # MaxSim on the pooled or quantized copy keeps rerank_candidates
+            quantized = edge.QuantizationSearchParams(ignore=False, rescore=False)
             prefetch = edge.Prefetch(
                 limit=plan.rerank_candidates,
-                query=edge.Query.Nearest(tokens, using=s.pooled_name),
+                query=edge.Query.Nearest(tokens, using=middle.using),
                 prefetches=[prefetch],
                 filter=flt,
-            )
-        elif uses_quantized_stage(plan, s):
-            # middle stage: MaxSim on the quantized multi-vectors, no rescoring, keeps rerank_candidates
-            prefetch = edge.Prefetch(
-                limit=plan.rerank_candidates,
-                query=edge.Query.Nearest(tokens, using=s.multivector_name),
-                prefetches=[prefetch],
-                filter=flt,
-                params=edge.SearchParams(quantization=edge.QuantizationSearchParams(ignore=False, rescore=False)),
+                params=edge.SearchParams(quantization=quantized) if middle.quantized else None,
             )
         return edge.QueryRequest(
             limit=plan.limit,
