@@ -99,6 +99,7 @@ _BOMS = (
 #: Text read as Windows-1252 must be at least this share ASCII: real text in a one-byte encoding is,
 #: random or compressed bytes are not.
 _MIN_ASCII = 0.7
+_NON_ASCII = bytes(range(128, 256))
 #: How files are read into items; items written by an older reader are read and encoded again.
 READER_VERSION = 2
 
@@ -128,13 +129,13 @@ def _read_text(path: Path, notes: list[str]) -> str:
         raise ValueError("binary data in a text file")
     text = data.decode("utf-8-sig", errors="replace")
     bad = text.count("\ufffd")
-    valid_non_ascii = sum(ord(ch) > 127 for ch in text) - bad
+    valid_non_ascii = len(text) - len(text.encode("ascii", "ignore")) - bad
     # UTF-8 with stray bytes: it holds at least as many valid multi-byte characters as bad bytes (a
     # file whose non-ASCII bytes are mostly invalid UTF-8 is in a one-byte encoding: "René" in cp1252)
     if valid_non_ascii > 0 and valid_non_ascii >= bad:
         notes.append(f"{bad} byte(s) that are not UTF-8 replaced by \ufffd")
         return text
-    if sum(byte < 128 for byte in data) < _MIN_ASCII * len(data):
+    if len(data.translate(None, _NON_ASCII)) < _MIN_ASCII * len(data):
         raise ValueError("binary data in a text file (not UTF-8, and mostly bytes outside ASCII)")
     text = data.decode("cp1252", errors="replace")
     if not _printable_enough(text):
