@@ -80,7 +80,7 @@ class Backend(Protocol):
         """Build pending indexes now (embedded engine); a no-op elsewhere."""
 
     def after_write(self, n_points: int) -> None:
-        """Hook run after an ingestion call wrote ``n_points`` points."""
+        """Hook run after each upsert request of an ingestion call (``n_points`` points written)."""
 
     def close(self) -> None:
         """Release the collection (closes clients / shards the backend owns)."""
@@ -141,7 +141,7 @@ class AsyncBackend(Protocol):
         """No-op for servers."""
 
     async def after_write(self, n_points: int) -> None:
-        """Hook run after an ingestion call."""
+        """Hook run after each upsert request of an ingestion call."""
 
     async def close(self) -> None:
         """Release the collection."""

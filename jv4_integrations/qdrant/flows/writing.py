@@ -78,6 +78,9 @@ def record_model_flow(ctx: Context, model: str) -> Flow[None]:
 def _write(ctx: Context, points: Sequence[Any], shard_key: ShardKey | None, max_bytes: int) -> Flow[None]:
     for batch in request_batches(points, max_bytes=max_bytes):
         yield call("upsert", batch, shard_key=shard_key)
+        # after each request, not each call: the embedded engine builds its indexes every
+        # OPTIMIZE_AFTER points, so one large call leaves segments of that size, as many small ones do
+        yield call("after_write", len(batch))
 
 
 def add_flow(
@@ -112,7 +115,6 @@ def add_flow(
 
         progress = tqdm(total=len(items), desc=f"indexing into {ctx.name}", unit="item")
     item_ids: list[str] = []
-    written = 0
     try:
         for start in range(0, len(items), batch_size):
             end = min(start + batch_size, len(items))
@@ -163,13 +165,11 @@ def add_flow(
                 )
                 yield from _record_fields(ctx, [p.payload["metadata"] for p in points])
                 yield from _write(ctx, points, shard_key, max_request_bytes)
-                written += len(points)
             if progress is not None:
                 progress.update(end - start)
     finally:
         if progress is not None:
             progress.close()
-    yield call("after_write", written)
     if ids is None:
         _warn_repeated_content(ctx.name, item_ids)
     return item_ids
@@ -207,7 +207,6 @@ def add_embeddings_flow(
     )
     yield from _record_fields(ctx, [p.payload["metadata"] for p in points])
     yield from _write(ctx, points, shard_key, max_request_bytes)
-    yield call("after_write", len(points))
     if ids is None:
         _warn_repeated_content(ctx.name, [p.id for p in points])
     return [p.payload["item_id"] for p in points]
