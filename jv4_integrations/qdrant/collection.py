@@ -480,10 +480,14 @@ class MultiVectorCollection(AsyncCollectionMethods):
         self._run(single_step("create_payload_index", field, kind))
 
     def optimize(self) -> None:
-        """Build pending indexes now (embedded engine: HNSW of new points; a no-op on qdrant-client).
+        """Build pending indexes now and lay the storage out for search (embedded engine; a no-op
+        on qdrant-client, whose server does this by itself).
 
-        The embedded engine also does this by itself at the end of an ingestion call once 10,000
-        points were written since the last build.
+        The embedded engine also builds indexes by itself during ingestion, every 10,000 points
+        written, which leaves many segments; ``optimize()`` then
+        merges them into about one per core (the engine searches segments in parallel and each pays
+        the first stage of a hybrid query). It reloads the shard for that: do not call it while
+        other threads use this collection. Call it after a bulk load.
         """
         self._run(single_step("optimize"))
 

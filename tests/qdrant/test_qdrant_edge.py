@@ -46,13 +46,13 @@ def test_indexes_build_after_large_writes(tmp_path: Path, corpus: Corpus, monkey
     monkeypatch.setattr(edge_backend, "OPTIMIZE_AFTER", 25)
     col = MultiVectorCollection.open(tmp_path, "t", schema=SMALL)
     builds: list[int] = []
-    real = col._backend.optimize
+    real = col._backend._build
 
     def spy() -> None:
         builds.append(1)
         real()
 
-    monkeypatch.setattr(col._backend, "optimize", spy)
+    monkeypatch.setattr(col._backend, "_build", spy)
     col.add_embeddings(corpus.dense[:20], corpus.multivectors[:20], texts=corpus.texts[:20])
     assert builds == []
     d, m = query_vectors(corpus, 0)
@@ -67,6 +67,24 @@ def test_indexes_build_after_large_writes(tmp_path: Path, corpus: Corpus, monkey
     assert col.info().payload_indexes == {"doc_id": "keyword", "metadata.group": "integer"}
     with pytest.raises(ValueError, match="unknown payload index type 'number'"):
         col.create_payload_index("metadata.group", "number")
+    col.close()
+
+
+def test_one_large_call_builds_as_it_goes(tmp_path: Path, corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(edge_backend, "OPTIMIZE_AFTER", 25)
+    # one point per upsert request: the build check runs after each request, not once per call
+    col = MultiVectorCollection.open(tmp_path, "t", schema=SMALL, max_request_bytes=1)
+    pending: list[int] = []
+    real = col._backend._build
+
+    def spy() -> None:
+        pending.append(col._backend._pending)
+        real()
+
+    monkeypatch.setattr(col._backend, "_build", spy)
+    col.add_embeddings(corpus.dense, corpus.multivectors, texts=corpus.texts)
+    assert pending == [25] * (len(corpus.dense) // 25)
+    assert col.count() == len(corpus.dense)
     col.close()
 
 

@@ -31,12 +31,13 @@ from ..filters import to_edge_filter
 from ..payload import DOC_ID
 from ..schema import CollectionSchema, ReportedSchema, ShardKey, VectorSpec
 from ..types import PointData, QueryPlan, RawPoint, middle_stage
+from .edge_layout import plan_layout, search_threads, segment_sizes_kb
 
 __all__ = ["OPTIMIZE_AFTER", "EdgeBackend", "collection_dir"]
 
 logger = logging.getLogger(__name__)
 
-#: Points written since the last optimisation that trigger one at the end of an ingestion call.
+#: Points written since the last index build that trigger one (checked after each upsert request).
 OPTIMIZE_AFTER = 10_000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SIDECAR = "jv4.json"
@@ -206,6 +207,33 @@ def _acquire(shard_dir: Path, create_config: Any | None) -> Any:
         return shard
 
 
+def _reopen(shard_dir: Path, config: Any) -> Any | None:
+    """Close the shard and load it again with ``config`` (settings the engine only takes at load).
+    Returns ``None``, and does nothing, while another handle of this process shares the shard. When
+    the load with ``config`` fails the shard is loaded again as it was (a warning says why); when
+    that fails too, the shard is left closed and the error raised."""
+    key = _key(shard_dir)
+    with _registry_lock:
+        _drain()
+        entry = _registry.get(key)
+        if entry is None or entry[1] != 1:
+            return None
+        old = entry[0]
+        old.flush()
+        old.close()
+        edge = _edge()
+        try:
+            entry[0] = edge.EdgeShard.load(key, config)
+        except Exception as exc:  # qdrant_edge raises plain Exception
+            logger.warning("reloading %r with new optimizer settings failed (%s); loading it as it was", key, exc)
+            try:
+                entry[0] = edge.EdgeShard.load(key)
+            except Exception:
+                del _registry[key]
+                raise
+        return entry[0]
+
+
 def _release(key: str) -> None:
     with _registry_lock:
         _drop(key)
@@ -294,12 +322,17 @@ class EdgeBackend:
 
     def close(self) -> None:
         if self._shard is not None:
-            self._shard = None
-            finalizer, self._finalizer = self._finalizer, None
-            if finalizer is not None:
-                finalizer.detach()
+            self._forget()
             with _errors("closing", self.name):
                 _release(_key(self.shard_dir))
+
+    def _forget(self) -> None:
+        """Drop this handle's shard without releasing it (the registry no longer holds it, or the
+        caller releases it)."""
+        self._shard = None
+        finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer.detach()
 
     # -- metadata sidecar -----------------------------------------------------------------------
 
@@ -479,10 +512,44 @@ class EdgeBackend:
         with _errors("indexing a field of", self.name):
             self.shard.update(edge.UpdateOperation.create_field_index(key, types[kind.lower()]))
 
-    def optimize(self) -> None:
+    def _build(self) -> None:
         with _errors("optimizing", self.name):
             self.shard.optimize()
         self._pending = 0
+
+    def optimize(self) -> None:
+        """Build pending indexes, then merge the segments down to about one per search thread
+        (see :mod:`.edge_layout`)."""
+        self._build()
+        threads = search_threads()
+        with _errors("optimizing", self.name):
+            manifest = self.shard.snapshot_manifest()
+        live = set(manifest) if isinstance(manifest, Mapping) else None
+        sizes = segment_sizes_kb(self.shard_dir, live)
+        cap_kb = plan_layout(sizes, threads)
+        if cap_kb is None:
+            return
+        edge = _edge()
+        config = edge.EdgeConfig(
+            vectors=_edge_config(self.schema).vectors,
+            optimizers=edge.EdgeOptimizersConfig(default_segment_number=threads, max_segment_size=cap_kb),
+        )
+        try:
+            with _errors("optimizing", self.name):
+                shard = _reopen(self.shard_dir, config)
+        except StoreError:
+            if _key(self.shard_dir) not in _registry:  # closed for good: the next call opens it again
+                self._forget()
+            raise
+        if shard is None:
+            logger.info("segments of %r not merged for search: another handle in this process shares it", self.name)
+            return
+        self._shard = shard
+        logger.info(
+            "merging the %d segments of %r (%s MB of vectors) into about %d of at most %d MB for search",
+            len(sizes), self.name, "+".join(str(kb // 1024) for kb in sizes), threads, cap_kb // 1024,
+        )  # fmt: skip
+        self._build()
 
     def after_write(self, n_points: int) -> None:
         if self._pending >= OPTIMIZE_AFTER:
@@ -491,4 +558,4 @@ class EdgeBackend:
                 self.name,
                 self._pending,
             )
-            self.optimize()
+            self._build()
