@@ -250,6 +250,10 @@ def run_index(args: argparse.Namespace) -> int:
             progress.close()
         if args.prune and target.collection is not None:
             _prune(target.collection, args, paths, stats)
+        if target.collection is not None and (stats.items or stats.removed or stats.pruned_items):
+            # index the last points and lay the segments out for search (embedded engine; a no-op
+            # on a server, which does this by itself)
+            target.collection.optimize()
         total = target.collection.count() if target.collection is not None else None
     finally:
         target.close()

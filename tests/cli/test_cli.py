@@ -45,6 +45,33 @@ def test_second_run_adds_nothing_and_changes_are_picked_up(
     assert "holds 9 item(s)" in out
 
 
+def test_index_builds_the_search_layout_only_after_a_write(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    data: Path,
+    tiny_checkpoint: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from jv4_integrations.qdrant import MultiVectorCollection
+
+    calls: list[int] = []
+    real = MultiVectorCollection.optimize
+
+    def counted(self: MultiVectorCollection) -> None:
+        calls.append(self.count())
+        real(self)
+
+    monkeypatch.setattr(MultiVectorCollection, "optimize", counted)
+    store = tmp_path / "store"
+    assert index(capsys, store, tiny_checkpoint, data)[0] == 0
+    assert calls == [9]  # once, after every item is written
+    assert index(capsys, store, tiny_checkpoint, data)[0] == 0
+    assert calls == [9]  # nothing changed: nothing to build
+    (data / "faq.md").unlink()
+    code, out, _ = index(capsys, store, tiny_checkpoint, data, extra=("--prune",))
+    assert code == 0 and "holds 8 item(s)" in out and calls == [9, 8]
+
+
 def test_prune_removes_the_items_of_files_that_are_gone(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, tiny_checkpoint: Path
 ) -> None:
