@@ -23,7 +23,6 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,15 +30,14 @@ from _common import write_section
 from search import World, add_world_args, exact_top, ingest, machine, queries
 
 from jv4_integrations.qdrant import CollectionSchema, MultiVectorCollection  # importable via search.py's path
-from jv4_integrations.qdrant.backends.edge_layout import search_threads, segment_sizes_kb
+from jv4_integrations.qdrant.backends.edge_layout import describe, search_threads
 
 HEADING = "## Segment layout (bench/layout.py)"
 CONFIGS = ((100, None), (300, None), (320, 120), (350, 110), (350, 130))
 
 
-def layout(col: MultiVectorCollection, shard: Path) -> str:
-    live = set(col._backend.shard.snapshot_manifest())
-    return "+".join(str(kb // 1024) for kb in segment_sizes_kb(shard, live)) + " MB"
+def layout(col: MultiVectorCollection) -> str:
+    return describe(col._backend.segment_sizes_kb())
 
 
 def phase(
@@ -87,24 +85,23 @@ def main() -> None:
     )
     phases: list[tuple[str, str, dict[str, dict[str, Any]]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        shard = Path(tmp) / "bench" / "shard"
         col = MultiVectorCollection.open(tmp, "bench", schema=schema)
         seconds, _, kept = ingest(col, world, args.points, args)
         top = exact_top(qm, kept, 10)[0]
         del kept
         gc.collect()
-        before = layout(col, shard)
+        before = layout(col)
         print(f"ingested {args.points} points in {seconds:.0f} s: segments of {before}", file=sys.stderr, flush=True)
         phases.append(("as ingestion left it", before, phase(col, qd, qm, top, args.repeats)))
         t = time.perf_counter()
         col.optimize()
         merge_s = time.perf_counter() - t
-        after = layout(col, shard)
+        after = layout(col)
         print(f"optimize() in {merge_s:.0f} s: segments of {after}", file=sys.stderr, flush=True)
         phases.append(("after optimize(), same handle", after, phase(col, qd, qm, top, args.repeats)))
         col.close()
         col = MultiVectorCollection.open(tmp, "bench")
-        phases.append(("closed and reopened", layout(col, shard), phase(col, qd, qm, top, args.repeats)))
+        phases.append(("closed and reopened", layout(col), phase(col, qd, qm, top, args.repeats)))
         col.close()
     text = section(args, time.time() - started, merge_s, phases)
     print(text)

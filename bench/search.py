@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jv4_integrations.qdrant import CollectionSchema, MultiVectorCollection  # noqa: E402
-from jv4_integrations.qdrant.backends.edge_layout import segment_sizes_kb  # noqa: E402
+from jv4_integrations.qdrant.backends.edge_layout import describe  # noqa: E402
 
 WIDTH = 128
 #: What a run measures (``--parts``): float16 collections, quantized copies (three-stage hybrid),
@@ -379,10 +379,9 @@ def run_size(
         t = time.perf_counter()
         col.optimize()
         build = time.perf_counter() - t
-        live = set(col._backend.shard.snapshot_manifest())
-        layout = "+".join(str(kb // 1024) for kb in segment_sizes_kb(store / "bench" / "shard", live))
+        layout = describe(col._backend.segment_sizes_kb())
         print(
-            f"[{n}] {vlabel}: ingested in {seconds:.1f} s, index build {build:.1f} s, segments of {layout} MB",
+            f"[{n}] {vlabel}: ingested in {seconds:.1f} s, index build {build:.1f} s, segments of {layout}",
             file=sys.stderr,
         )
         if truth is None:
@@ -508,7 +507,7 @@ def tables(rows: list[dict[str, Any]], ingest_rows: list[dict[str, Any]], storag
     out += [
         "",
         "| backend | points | multi-vector storage | upserts points/s | index build s | end-to-end points/s "
-        "| bytes/point on disk | of which quantized copy | segments after optimize(), MB of vectors |",
+        "| bytes/point on disk | of which quantized copy | segments after optimize() (vectors) |",
         "|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in ingest_rows:

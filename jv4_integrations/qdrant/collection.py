@@ -484,10 +484,10 @@ class MultiVectorCollection(AsyncCollectionMethods):
         on qdrant-client, whose server does this by itself).
 
         The embedded engine also builds indexes by itself during ingestion, every 10,000 points
-        written, which leaves many segments; ``optimize()`` then
-        merges them into about one per core (the engine searches segments in parallel and each pays
-        the first stage of a hybrid query). It reloads the shard for that: do not call it while
-        other threads use this collection. Call it after a bulk load.
+        written, which leaves many segments; ``optimize()`` then merges them into about one per core
+        (the engine searches segments in parallel and each pays the first stage of a hybrid query).
+        It reloads the shard for that: do not call it while other threads use this collection. Call
+        it after a bulk load.
         """
         self._run(single_step("optimize"))
 

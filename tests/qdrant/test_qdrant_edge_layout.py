@@ -46,7 +46,7 @@ def test_segment_sizes_count_written_segments(tmp_path: Path) -> None:
 
 def _fragmented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, np.ndarray, np.ndarray]:
     """A collection of SEGMENTS segments: the shard is reloaded with optimizer settings that index
-    every build and never merge, and each ingestion call builds once."""
+    every build and never merge, and each ingestion call builds once. The layout then aims at two."""
     import qdrant_edge as edge
 
     store = str(tmp_path / "store")
@@ -56,6 +56,7 @@ def _fragmented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, n
     config = edge.EdgeConfig(vectors=edge_backend._edge_config(WIDE).vectors, optimizers=no_merge)
     edge.EdgeShard.load(key, config).close()
     monkeypatch.setattr(edge_backend, "OPTIMIZE_AFTER", BATCH)
+    monkeypatch.setattr(edge_backend, "search_threads", lambda: 2)  # the layout aims at two segments
     rng = np.random.default_rng(3)
     dense = rng.normal(size=(SEGMENTS * BATCH, 16)).astype(np.float32)
     multi = rng.normal(size=(SEGMENTS * BATCH, 48, 32)).astype(np.float32)
@@ -87,7 +88,6 @@ def test_optimize_merges_segments_for_search(
     store, dense, multi = _fragmented(tmp_path, monkeypatch)
     shard_dir = edge_backend.collection_dir(store, "t") / "shard"
     assert len(edge_layout.segment_sizes_kb(shard_dir)) == SEGMENTS
-    monkeypatch.setattr(edge_backend, "search_threads", lambda: 2)
     col = MultiVectorCollection.open(store, "t")
     before = _searches(col, dense, multi)
     with caplog.at_level(logging.INFO, logger="jv4_integrations.qdrant.backends.edge"):
@@ -110,7 +110,6 @@ def test_optimize_leaves_a_shared_shard_as_it_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     store, dense, multi = _fragmented(tmp_path, monkeypatch)
-    monkeypatch.setattr(edge_backend, "search_threads", lambda: 2)
     a = MultiVectorCollection.open(store, "t")
     b = MultiVectorCollection.open(store, "t")  # the same shard, another handle
     before = _searches(a, dense, multi)
@@ -132,7 +131,6 @@ def test_a_failed_reload_loads_the_shard_as_it_was(
     import qdrant_edge as edge
 
     store, dense, multi = _fragmented(tmp_path, monkeypatch)
-    monkeypatch.setattr(edge_backend, "search_threads", lambda: 2)
     col = MultiVectorCollection.open(store, "t")
     before = _searches(col, dense, multi)
     loads: list[bool] = []

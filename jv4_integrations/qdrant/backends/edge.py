@@ -31,7 +31,7 @@ from ..filters import to_edge_filter
 from ..payload import DOC_ID
 from ..schema import CollectionSchema, ReportedSchema, ShardKey, VectorSpec
 from ..types import PointData, QueryPlan, RawPoint, middle_stage
-from .edge_layout import plan_layout, search_threads, segment_sizes_kb
+from .edge_layout import describe, plan_layout, search_threads, segment_sizes_kb
 
 __all__ = ["OPTIMIZE_AFTER", "EdgeBackend", "collection_dir"]
 
@@ -517,15 +517,18 @@ class EdgeBackend:
             self.shard.optimize()
         self._pending = 0
 
+    def segment_sizes_kb(self) -> list[int]:
+        """Vector storage of each segment in use that holds data, in KB (see :mod:`.edge_layout`)."""
+        with _errors("reading the segments of", self.name):
+            manifest = self.shard.snapshot_manifest()
+        return segment_sizes_kb(self.shard_dir, set(manifest) if isinstance(manifest, Mapping) else None)
+
     def optimize(self) -> None:
         """Build pending indexes, then merge the segments down to about one per search thread
         (see :mod:`.edge_layout`)."""
         self._build()
         threads = search_threads()
-        with _errors("optimizing", self.name):
-            manifest = self.shard.snapshot_manifest()
-        live = set(manifest) if isinstance(manifest, Mapping) else None
-        sizes = segment_sizes_kb(self.shard_dir, live)
+        sizes = self.segment_sizes_kb()
         cap_kb = plan_layout(sizes, threads)
         if cap_kb is None:
             return
@@ -546,8 +549,8 @@ class EdgeBackend:
             return
         self._shard = shard
         logger.info(
-            "merging the %d segments of %r (%s MB of vectors) into about %d of at most %d MB for search",
-            len(sizes), self.name, "+".join(str(kb // 1024) for kb in sizes), threads, cap_kb // 1024,
+            "merging the %d segments of %r (%s of vectors) into about %d of at most %d MB for search",
+            len(sizes), self.name, describe(sizes), threads, cap_kb // 1024,
         )  # fmt: skip
         self._build()
 

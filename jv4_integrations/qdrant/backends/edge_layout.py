@@ -19,7 +19,7 @@ import os
 from collections.abc import Collection
 from pathlib import Path
 
-__all__ = ["MAX_SEARCH_SEGMENTS", "SIZE_SLACK", "plan_layout", "search_threads", "segment_sizes_kb"]
+__all__ = ["MAX_SEARCH_SEGMENTS", "SIZE_SLACK", "describe", "plan_layout", "search_threads", "segment_sizes_kb"]
 
 #: Upper bound on the segments a layout aims at, however many cores the machine has.
 MAX_SEARCH_SEGMENTS = 16
@@ -80,3 +80,8 @@ def plan_layout(sizes_kb: list[int], threads: int) -> int | None:
     if len(sizes_kb) <= threads:
         return None
     return math.ceil(sum(sizes_kb) / threads * SIZE_SLACK)
+
+
+def describe(sizes_kb: list[int]) -> str:
+    """Segment sizes for people, e.g. ``"1759+1172 MB"``."""
+    return "+".join(str(kb // 1024) for kb in sizes_kb) + " MB"

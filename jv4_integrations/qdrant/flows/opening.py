@@ -83,18 +83,10 @@ def open_flow(ctx: Context, schema: CollectionSchema | None, create: bool, locat
             except ValueError as exc:
                 raise SchemaMismatchError(ctx.name, [str(exc)]) from None
         diffs = schema_differences(schema, reported) + _encoder_differences(ctx, schema)
-        if (
-            record is not None
-            and schema.pooled_tokens is not None
-            and record.pooled_tokens
-            not in (
-                None,
-                schema.pooled_tokens,
-            )
-        ):
+        recorded_pool = record.pooled_tokens if record is not None else None
+        if schema.pooled_tokens is not None and recorded_pool not in (None, schema.pooled_tokens):
             diffs.append(
-                f"pooled_tokens: the collection pools to {record.pooled_tokens} tokens, requested "
-                f"{schema.pooled_tokens}"
+                f"pooled_tokens: the collection pools to {recorded_pool} tokens, requested {schema.pooled_tokens}"
             )
         if record is not None and record.task and ctx.task and record.task != ctx.task:
             diffs.append(f"task: the collection was written with task {record.task!r}, requested {ctx.task!r}")
